@@ -1,0 +1,119 @@
+//! Command-line arguments as parsed (see `../shared/reference/interface.md`, the contract).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Forward Microsoft Defender for Endpoint alerts to a SIEM as syslog (RFC 5424, LEEF, CEF).
+#[derive(Debug, Parser)]
+#[command(name = "defender-syslog", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, env = "DEFENDER_SYSLOG_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace); overrides `[log] level`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll Defender and forward to every destination until SIGTERM.
+    Run,
+    /// Validate the config; unless --offline, also get a token, call the API once and
+    /// handshake with every destination.
+    Check(CheckArgs),
+    /// Print the messages that would be sent for alerts read from a file, one per line.
+    Preview(PreviewArgs),
+    /// Forward the alerts of a file to every destination; exit 0 once all are delivered.
+    Send(SendArgs),
+    /// Show or reset the persisted cursors.
+    State(StateArgs),
+    /// Run the whole pipeline locally against a simulated Defender API and an embedded TLS
+    /// collector; no credentials needed.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only validate the config; touch no network.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Rfc5424,
+    Leef,
+    Cef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeefVersionArg {
+    #[value(name = "1.0")]
+    V1,
+    #[value(name = "2.0")]
+    V2,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: FormatArg,
+    /// LEEF version (LEEF only).
+    #[arg(long, value_enum, default_value = "2.0")]
+    pub leef_version: LeefVersionArg,
+    /// Alerts to read: NDJSON or an API page `{"value":[...]}`; `-` for standard input.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub input: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Alerts to send: NDJSON or an API page.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: StateAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Print each destination's persisted cursor.
+    Show,
+    /// Reset cursors so the next run starts from --since (default: initial_lookback).
+    Reset {
+        /// Timestamp (RFC 3339) or duration ago (`24h`) to restart from.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only this destination (default: all).
+        #[arg(long, value_name = "NAME")]
+        destination: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Format the embedded collector receives.
+    #[arg(long, value_enum, default_value = "cef")]
+    pub format: FormatArg,
+    /// Stop after this long (humantime, e.g. `30s`); default runs until Ctrl-C.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+}

@@ -1,0 +1,25 @@
+//! The Defender for Endpoint alert model shared by `fetcher` and `forwarder`.
+//!
+//! The two halves of defender-syslog never import each other; they meet through a bounded
+//! channel of [`FetchItem`]s and the types in this crate:
+//!
+//! - [`timestamp`]: [`Timestamp`], a UTC instant parsed from Defender's 0–7 fractional digits
+//!   without losing precision.
+//! - [`alert`]: [`Alert`] and [`Evidence`], every field optional, unknown fields kept.
+//! - [`input`]: reading alerts from NDJSON or an API page `{"value":[...]}`, one result per alert,
+//!   so one bad alert never hides the good ones next to it.
+//! - [`cursor`]: [`VersionKey`] (one alert version), [`Checkpoint`] (a cursor the fetcher
+//!   proposes) and [`ResumePoint`] (what the binary persisted once delivery was confirmed).
+//! - [`samples`]: the repository's own synthetic alerts, for `demo`, docs, tests and benches.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod cursor;
+pub mod input;
+pub mod samples;
+pub mod timestamp;
+
+pub use alert::{Alert, Comment, Evidence, LoggedOnUser, RelatedUser};
+pub use cursor::{Checkpoint, FetchItem, ResumePoint, VersionKey};
+pub use input::{InputError, parse_alerts};
+pub use timestamp::{Timestamp, TimestampError};

@@ -1,0 +1,19 @@
+//! Simulated peers of defender-syslog, shared by `demo`, tests and benchmarks.
+//!
+//! Nothing here is used by the daemon's real data path; it stands in for what we cannot
+//! reach (the Defender cloud) and checks what we send (collectors and strict parsers).
+//!
+//! - [`pki`]: a throwaway CA with server and client certificates (rcgen).
+//! - [`defender`]: a simulated Entra ID token endpoint + Defender `/api/alerts` over TLS, with
+//!   fault injection (token expiry, 429, 5xx, malformed pages, late alerts, ties).
+//! - [`collector`]: an in-process RFC 5425 TLS / TCP / UDP syslog receiver that records frames.
+//! - [`external`]: launchers for real collectors (rsyslog, syslog-ng) on loopback.
+//! - [`parse`]: strict LEEF and CEF parsers written from the specs (formats.md), independent
+//!   of the forwarder's formatters.
+#![forbid(unsafe_code)]
+
+pub mod collector;
+pub mod defender;
+pub mod external;
+pub mod parse;
+pub mod pki;
