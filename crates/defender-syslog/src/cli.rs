@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "defender-syslog", version, about, long_about = None)]
 pub struct Cli {
     /// Config file.
-    #[arg(long, global = true, env = "DEFENDER_SYSLOG_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEFENDER_SYSLOG_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Log level (error, warn, info, debug, trace); overrides `[log] level`.
     #[arg(long, global = true, value_name = "LEVEL")]
@@ -43,6 +48,25 @@ pub enum Command {
     /// Run the whole pipeline locally against a simulated Defender API and an embedded TLS
     /// collector; no credentials needed.
     Demo(DemoArgs),
+    /// Generate the man page or shell completions (used by packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[arg(value_enum)]
+    pub what: GenerateWhat,
+    /// Directory to write into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateWhat {
+    Man,
+    Completions,
 }
 
 #[derive(Debug, Args)]

@@ -1,18 +1,26 @@
 //! One module per subcommand; `dispatch` maps the parsed CLI to them and to an exit code.
 
+mod check;
+mod demo;
+mod generate;
+mod preview;
+mod run;
+mod send;
+mod state;
+
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Run
-        | Command::Check(_)
-        | Command::Preview(_)
-        | Command::Send(_)
-        | Command::State(_)
-        | Command::Demo(_) => {
-            anyhow::bail!("this command is not built yet")
-        }
+        Command::Run => run::run(config),
+        Command::Check(args) => check::run(config, args),
+        Command::Preview(args) => preview::run(config, args),
+        Command::Send(args) => send::run(config, args),
+        Command::State(args) => state::run(config, args),
+        Command::Demo(args) => demo::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }
