@@ -141,6 +141,7 @@ install -m 0644 "$CHANGELOG" "$RPMSTAGE/usr/share/doc/$PKG/changelog"
 install -d -m 0750 "$RPMSTAGE/var/lib/$PKG"
 rpmbuild -bb --quiet \
   --define "_topdir $WORK/rpmbuild" \
+  --define "_dbpath $WORK/rpmdb" \
   --define "_rpmdir $WORK/rpms" \
   --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
   --define "pkg_version $VERSION" \
