@@ -103,7 +103,16 @@ cp -a "$STAGE" "$DEBROOT"
 install -D -m 0644 "$GEN/completions/_$PKG" "$DEBROOT/usr/share/zsh/vendor-completions/_$PKG"
 install -m 0644 LICENSE "$DEBROOT/usr/share/doc/$PKG/copyright"
 gzip -9n <"$CHANGELOG" >"$DEBROOT/usr/share/doc/$PKG/changelog.gz"
-chmod 0644 "$DEBROOT/usr/share/doc/$PKG/changelog.gz"
+# Debian wants a changelog of the packaging itself too; dated like the last commit (reproducible).
+WHEN=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+gzip -9n >"$DEBROOT/usr/share/doc/$PKG/changelog.Debian.gz" <<EOF
+$PKG ($VERSION-$RELEASE) stable; urgency=medium
+
+  * $PKG $VERSION, static musl build (packaging/build-packages.sh).
+
+ -- defender-syslog developers <defender-syslog@example.invalid>  $(LC_ALL=C date -u -R -d "@$WHEN")
+EOF
+chmod 0644 "$DEBROOT"/usr/share/doc/$PKG/changelog*.gz
 install -d -m 0755 "$DEBROOT/DEBIAN"
 for script in postinst prerm postrm; do
   install -m 0755 "packaging/deb/$script" "$DEBROOT/DEBIAN/$script"
@@ -124,9 +133,10 @@ Priority: optional
 Homepage: https://example.invalid/defender-syslog
 Description: Microsoft Defender for Endpoint alerts to a SIEM as syslog over TLS
  defender-syslog pulls alerts from Microsoft Defender for Endpoint (OAuth 2.0
- client credentials, then the alerts REST API) and forwards each alert, and each
- later update of it, as RFC 5424, LEEF (QRadar) or CEF (ArcSight) syslog over TLS
- (RFC 5425). Runs as a hardened systemd service; static binary, no OpenSSL.
+ client credentials, then the alerts REST API) and forwards each alert, and
+ each later update of it, as RFC 5424, LEEF (QRadar) or CEF (ArcSight) syslog
+ over TLS (RFC 5425). Runs as a hardened systemd service; static binary, no
+ OpenSSL.
 EOF
 chmod 0644 "$DEBROOT"/DEBIAN/{control,conffiles,md5sums}
 DEB=$OUT/${PKG}_${VERSION}-${RELEASE}_amd64.deb
