@@ -166,6 +166,16 @@ mod tests {
     }
 
     #[test]
+    fn generate_stays_out_of_help() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("check"), "{help}");
+        assert!(
+            !help.contains("generate"),
+            "hidden subcommand shown in --help: {help}"
+        );
+    }
+
+    #[test]
     fn completions_for_bash_zsh_fish_name_the_subcommands() {
         let dir = tempfile::tempdir().unwrap();
         let written = completions(dir.path()).unwrap();
