@@ -65,6 +65,10 @@ RELEASE=${PKG_RELEASE:-1}
 VERSION=${VERSION/-/\~}
 say "version $VERSION-$RELEASE"
 
+# Reproducible: every timestamp (files, archives, rpm build time) is the last commit's.
+WHEN=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH=$WHEN
+
 # --- staged tree shared by both packages --------------------------------------------------------
 rm -rf "$WORK"
 STAGE=$WORK/stage
@@ -103,8 +107,7 @@ cp -a "$STAGE" "$DEBROOT"
 install -D -m 0644 "$GEN/completions/_$PKG" "$DEBROOT/usr/share/zsh/vendor-completions/_$PKG"
 install -m 0644 LICENSE "$DEBROOT/usr/share/doc/$PKG/copyright"
 gzip -9n <"$CHANGELOG" >"$DEBROOT/usr/share/doc/$PKG/changelog.gz"
-# Debian wants a changelog of the packaging itself too; dated like the last commit (reproducible).
-WHEN=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+# Debian wants a changelog of the packaging itself too.
 gzip -9n >"$DEBROOT/usr/share/doc/$PKG/changelog.Debian.gz" <<EOF
 $PKG ($VERSION-$RELEASE) stable; urgency=medium
 
@@ -139,6 +142,7 @@ Description: Microsoft Defender for Endpoint alerts to a SIEM as syslog over TLS
  OpenSSL.
 EOF
 chmod 0644 "$DEBROOT"/DEBIAN/{control,conffiles,md5sums}
+find "$DEBROOT" -exec touch -h -d "@$WHEN" {} +
 DEB=$OUT/${PKG}_${VERSION}-${RELEASE}_amd64.deb
 dpkg-deb --root-owner-group -Zxz --build "$DEBROOT" "$DEB" >/dev/null
 
@@ -149,7 +153,11 @@ install -D -m 0644 "$GEN/completions/_$PKG" "$RPMSTAGE/usr/share/zsh/site-functi
 install -m 0644 LICENSE "$RPMSTAGE/usr/share/doc/$PKG/LICENSE"
 install -m 0644 "$CHANGELOG" "$RPMSTAGE/usr/share/doc/$PKG/changelog"
 install -d -m 0750 "$RPMSTAGE/var/lib/$PKG"
+find "$RPMSTAGE" -exec touch -h -d "@$WHEN" {} +
 rpmbuild -bb --quiet \
+  --define "_buildhost reproducible" \
+  --define "use_source_date_epoch_as_buildtime 1" \
+  --define "clamp_mtime_to_source_date_epoch 1" \
   --define "_topdir $WORK/rpmbuild" \
   --define "_dbpath $WORK/rpmdb" \
   --define "_rpmdir $WORK/rpms" \
