@@ -53,8 +53,9 @@ BIN=$TARGET_DIR/$TARGET/release/$PKG
 readelf -lW "$BIN" | grep -q 'Requesting program interpreter' && die "$BIN is dynamically linked"
 readelf -dW "$BIN" | grep -q '(NEEDED)' && die "$BIN needs shared libraries"
 readelf -SW "$BIN" | grep -q '\.symtab' && die "$BIN is not stripped"
-if cargo tree --locked -p "$PKG" --target "$TARGET" -e normal -i openssl-sys >/dev/null 2>&1; then
-  die "openssl-sys is in the dependency tree: the packages must use rustls only"
+TREE=$(cargo tree --locked -p "$PKG" --target "$TARGET" -e normal --prefix none) || die "cargo tree failed"
+if grep -E '^(openssl-sys|native-tls|aws-lc-sys) ' <<<"$TREE"; then
+  die "the binary must use rustls with ring only (no OpenSSL, native-tls or aws-lc)"
 fi
 "$BIN" --version >/dev/null || die "$BIN does not run"
 
