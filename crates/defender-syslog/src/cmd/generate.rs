@@ -41,8 +41,13 @@ fn man_pages(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let main_path = out_dir.join(main.get_filename());
     let mut page = Vec::new();
     main.render(&mut page)?;
-    page.extend_from_slice(MAIN_PAGE_EXTRA.as_bytes());
-    write_file(&main_path, &page)?;
+    let page = String::from_utf8(page).context("man page is not UTF-8")?;
+    // Our sections go before VERSION, where man pages usually keep FILES and EXIT STATUS.
+    let page = match page.find(".SH VERSION") {
+        Some(at) => format!("{}{MAIN_PAGE_EXTRA}{}", &page[..at], &page[at..]),
+        None => format!("{page}{MAIN_PAGE_EXTRA}"),
+    };
+    write_file(&main_path, page.as_bytes())?;
     written.push(main_path);
     subcommand_pages(&cmd, out_dir, &mut written)?;
     Ok(written)
@@ -162,6 +167,15 @@ mod tests {
             "not roff: {main:.40}"
         );
         assert!(main.contains(".SH FILES") && main.contains("/etc/defender-syslog/config.toml"));
+        let files = main.find(".SH FILES").unwrap();
+        assert!(
+            main.find(".SH OPTIONS").unwrap() < files,
+            "FILES before OPTIONS"
+        );
+        assert!(
+            main.find(".SH VERSION").is_none_or(|v| files < v),
+            "FILES after VERSION"
+        );
         assert!(main.contains("\\-\\-offline") || main.contains("check"));
     }
 
