@@ -39,7 +39,8 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-if ! rustup target list --installed | grep -qx "$TARGET"; then
+if [ ! -d "$(rustc --print target-libdir --target "$TARGET" 2>/dev/null)" ]; then
+  command -v rustup >/dev/null || die "the Rust target $TARGET is missing and rustup is not there to add it"
   say "adding rust target $TARGET"
   rustup target add "$TARGET"
 fi
