@@ -4,4 +4,27 @@
 //! quirk (paging, 429 + Retry-After, 5xx, clouds). It sends [`alert_model::FetchItem`]s into a
 //! bounded channel and never learns what happened to them: the binary commits cursors only
 //! after the forwarder reports delivery.
+//!
+//! Modules:
+//! - [`config`]: [`ApiConfig`], [`Cloud`] (login / API host / scope per cloud), [`Credential`],
+//!   [`Secret`] (prints `[redacted]`).
+//! - `token`: client-credentials tokens (secret or certificate JWT assertion), cached and
+//!   refreshed before expiry.
+//! - `budget`: the per-tenant request budget (100/min, 1,500/h, Retry-After).
+//! - [`client`]: [`Client`], the shared HTTP client, error mapping and `probe`.
+//! - [`poller`]: [`Poller`], keyset / tie-walk paging, overlap, dedup, checkpoints.
+//! - [`error`]: [`FetchError`], every message saying what to do.
 #![forbid(unsafe_code)]
+
+mod budget;
+pub mod client;
+pub mod config;
+mod dedup;
+pub mod error;
+pub mod poller;
+mod token;
+
+pub use client::{Client, ProbeReport};
+pub use config::{ApiConfig, BudgetLimits, Cloud, Credential, Secret, UnknownCloud};
+pub use error::FetchError;
+pub use poller::{Poller, PollerConfig, PollerStats};
