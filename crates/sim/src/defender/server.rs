@@ -224,6 +224,14 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Resp {
     } else {
         form.get("client_secret") == Some(&shared.client_secret)
     };
+    if !authenticated && form.contains_key("client_assertion") {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            "Client assertion failed signature validation.",
+        );
+    }
     if !authenticated || st.wrong_secret {
         return wrong_secret();
     }
