@@ -438,7 +438,7 @@ impl MockDefender {
                     let v = st.store.synth(seed, &id, now);
                     st.store.put(v);
                 }
-                if round % 3 == 0 && st.next_seed > 3 {
+                if round.is_multiple_of(3) && st.next_seed > 3 {
                     let seed = round % (st.next_seed - 1) + 1;
                     let id = format!(
                         "da{:018}_{}",

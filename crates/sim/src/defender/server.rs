@@ -466,7 +466,7 @@ fn alerts(
     let mut items: Vec<Value> =
         Vec::with_capacity(selected.len() + extra_items.len() + st.store.unkeyed.len());
     if o.skip == 0 && !selected.is_empty() {
-        items.extend(st.store.unkeyed.drain(..));
+        items.append(&mut st.store.unkeyed);
     }
     items.extend(extra_items);
     items.extend(selected.iter().map(|(_, _, b)| st.store.render(b)));
