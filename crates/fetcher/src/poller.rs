@@ -4,7 +4,8 @@
 //! - **keyset**: the next page starts at the last page's final `lastUpdateTime` (`ge`), the
 //!   re-read boundary versions being dropped by the dedup set;
 //! - **tie walk**: when a whole full page shares one `lastUpdateTime` L, keyset cannot move,
-//!   so the poller pages through `ge L and le L` with `$skip`, then continues with `gt L`;
+//!   so the poller pages through `ge L and le L` with `$skip`, walks it again until a walk
+//!   finds nothing new (alerts leaving the tie shift the others), then continues with `gt L`;
 //! - **poison skip**: a page that stays malformed is retried, then fetched in smaller pages
 //!   down to one alert; a single unreadable alert is stepped over with `$skip`, reported loudly,
 //!   and the watermark is capped below it so the next cycle tries it again.
@@ -125,6 +126,9 @@ struct Envelope<'a> {
     value: Vec<&'a RawValue>,
 }
 
+/// At most this many `$skip` walks over one tie per cycle (the last must find nothing new).
+const TIE_WALKS: u32 = 4;
+
 /// Why a cycle stopped early.
 enum Stop {
     Shutdown,
@@ -228,6 +232,8 @@ impl Poller {
             skip: 0,
         };
         let mut cap: Option<Timestamp> = None;
+        // In a tie walk: how many walks so far and the new versions the current one found.
+        let mut walk = (0u32, 0u64);
         let mut malformed_tries = 0u32;
         let (mut new_total, mut dup_total, mut pages) = (0u64, 0u64, 0u64);
         loop {
@@ -307,6 +313,7 @@ impl Poller {
                 page_new += 1;
             }
             new_total += page_new;
+            walk.1 += page_new;
             PollerStats::add(&self.stats.alerts_fetched, page_new);
             // Everything before `last` in the ordered result has now been sent.
             if let Some(l) = last {
@@ -329,7 +336,19 @@ impl Poller {
             tracing::debug!(destination = %self.name, items = n, new = page_new, query = ?q, "page");
             if !full {
                 if let Some(u) = q.until {
-                    // End of a tie walk: continue after the tied time.
+                    // A `$skip` walk misses tied alerts when others leave the tie while it runs
+                    // (they shift to lower positions). Walk again until a walk finds nothing
+                    // new; the watermark could otherwise jump far past L within this cycle.
+                    if walk.1 > 0 && walk.0 < TIE_WALKS {
+                        walk = (walk.0 + 1, 0);
+                        q = Query { skip: 0, ..q };
+                        continue;
+                    }
+                    if walk.1 > 0 {
+                        cap = Some(cap.map_or(u, |c| c.min(u)));
+                        tracing::warn!(destination = %self.name, last_update_time = %u, walks = walk.0,
+                            "alerts kept moving during the tie walk; the watermark is held at the tie for the next cycle");
+                    }
                     q = Query {
                         from: u,
                         exclusive: true,
@@ -349,6 +368,7 @@ impl Poller {
                 (None, 0, Some(f), Some(l)) if f == l => {
                     tracing::info!(destination = %self.name, last_update_time = %l, page_size = size,
                         "a whole page shares one lastUpdateTime; paging through the tie with $skip");
+                    walk = (1, page_new);
                     Query {
                         from: l,
                         exclusive: false,

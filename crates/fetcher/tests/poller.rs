@@ -507,3 +507,39 @@ async fn real_captures_pass_through_unchanged() {
     );
     assert_no_secrets_logged(&mock);
 }
+
+#[tokio::test]
+async fn alerts_leaving_a_tie_during_the_skip_walk_do_not_hide_the_others() {
+    // A 500-alert tie three hours back, then a backlog up to now: after the tie the watermark
+    // jumps far past it, so the overlap re-read would never come back for a tied alert the
+    // `$skip` walk missed.
+    let g = generated(300, 3 * 3600 - 1, 30_000, 1);
+    let mock = start_mock(MockOptions { generated: Some(g.clone()), ..Default::default() }).await;
+    let tie = ago(3 * 3600);
+    let tied = mock.insert_ties(500, tie);
+    let mut expected = keys(&tied);
+    expected.extend(all_generated(&g));
+    // Before the walk's third page, five alerts it already read leave the tie (an analyst
+    // updates them): every later tied alert shifts five positions down.
+    let leaving: Vec<String> = tied[..5].iter().map(|k| k.id.clone()).collect();
+    let moved = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = moved.clone();
+    mock.before_alerts_request(3, move |store| {
+        for id in &leaving {
+            let t = store.update(id, Timestamp::now()).unwrap();
+            sink.lock().unwrap().push(VersionKey { id: id.clone(), last_update_time: t });
+        }
+    });
+    let client = Client::new(api_config(&mock)).unwrap();
+    let mut cfg = poller_config();
+    cfg.initial_lookback = Duration::from_secs(4 * 3600);
+    let run = spawn(&client, cfg, ResumePoint::default());
+    run.wait_for("the hook", |_| moved.lock().unwrap().len() == 5).await;
+    expected.extend(moved.lock().unwrap().iter().cloned());
+    run.settle(&expected, &mock).await;
+    let (items, _) = run.stop().await;
+    check_conservation(&mock, &items, &HashSet::new());
+    let walks = mock.request_log().iter().filter(|r| r.query.contains("lastUpdateTime le") && !r.query.contains("$skip")).count();
+    assert!(walks >= 2, "the tie was walked again from the start ({walks})");
+    assert_no_secrets_logged(&mock);
+}
