@@ -15,6 +15,23 @@ impl Secret {
         Self(value.into())
     }
 
+    /// Reads a secret file (`client_secret_file`), dropping one trailing newline. The error
+    /// names the file, never its content.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, crate::FetchError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::FetchError::Config(format!("cannot read secret file {}: {e}", path.display()))
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.trim().is_empty() {
+            return Err(crate::FetchError::Config(format!(
+                "secret file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
     /// The secret text. Call only to put it on the wire.
     pub fn expose(&self) -> &str {
         &self.0
@@ -252,6 +269,23 @@ mod tests {
         assert!(!format!("{c:?}").contains("KEYDATA"));
         let cfg = ApiConfig::new("t", "c", Credential::Secret(Secret::new("hunter2")));
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = std::env::temp_dir().join(format!("fetcher-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s");
+        std::fs::write(&f, "abc~def\r\n").unwrap();
+        assert_eq!(Secret::from_file(&f).unwrap().expose(), "abc~def");
+        std::fs::write(&f, "\n").unwrap();
+        let e = Secret::from_file(&f).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let e = Secret::from_file(&dir.join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

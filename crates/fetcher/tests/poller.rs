@@ -514,7 +514,11 @@ async fn alerts_leaving_a_tie_during_the_skip_walk_do_not_hide_the_others() {
     // jumps far past it, so the overlap re-read would never come back for a tied alert the
     // `$skip` walk missed.
     let g = generated(300, 3 * 3600 - 1, 30_000, 1);
-    let mock = start_mock(MockOptions { generated: Some(g.clone()), ..Default::default() }).await;
+    let mock = start_mock(MockOptions {
+        generated: Some(g.clone()),
+        ..Default::default()
+    })
+    .await;
     let tie = ago(3 * 3600);
     let tied = mock.insert_ties(500, tie);
     let mut expected = keys(&tied);
@@ -527,19 +531,80 @@ async fn alerts_leaving_a_tie_during_the_skip_walk_do_not_hide_the_others() {
     mock.before_alerts_request(3, move |store| {
         for id in &leaving {
             let t = store.update(id, Timestamp::now()).unwrap();
-            sink.lock().unwrap().push(VersionKey { id: id.clone(), last_update_time: t });
+            sink.lock().unwrap().push(VersionKey {
+                id: id.clone(),
+                last_update_time: t,
+            });
         }
     });
     let client = Client::new(api_config(&mock)).unwrap();
     let mut cfg = poller_config();
     cfg.initial_lookback = Duration::from_secs(4 * 3600);
     let run = spawn(&client, cfg, ResumePoint::default());
-    run.wait_for("the hook", |_| moved.lock().unwrap().len() == 5).await;
+    run.wait_for("the hook", |_| moved.lock().unwrap().len() == 5)
+        .await;
     expected.extend(moved.lock().unwrap().iter().cloned());
     run.settle(&expected, &mock).await;
     let (items, _) = run.stop().await;
     check_conservation(&mock, &items, &HashSet::new());
-    let walks = mock.request_log().iter().filter(|r| r.query.contains("lastUpdateTime le") && !r.query.contains("$skip")).count();
-    assert!(walks >= 2, "the tie was walked again from the start ({walks})");
+    let walks = mock
+        .request_log()
+        .iter()
+        .filter(|r| r.query.contains("lastUpdateTime le") && !r.query.contains("$skip"))
+        .count();
+    assert!(
+        walks >= 2,
+        "the tie was walked again from the start ({walks})"
+    );
+    assert_no_secrets_logged(&mock);
+}
+
+#[tokio::test]
+async fn an_unreadable_alert_in_a_readable_page_holds_the_watermark_for_that_cycle() {
+    let mock = start_mock(MockOptions::default()).await;
+    let expected = keys(&mock.insert_late(20, Duration::from_secs(120)));
+    mock.push_faults([Fault::ExtraItems(vec![serde_json::json!({
+        "id": "da638000000000000000_1",
+        "lastUpdateTime": "not a time",
+        "title": "broken"
+    })])]);
+    let client = Client::new(api_config(&mock)).unwrap();
+    let run = spawn(&client, poller_config(), ResumePoint::default());
+    run.settle(&expected, &mock).await;
+    let (items, stats) = run.stop().await;
+    assert!(
+        stats
+            .poison_alerts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // The broken alert's time is unknown: the first cycle's checkpoints stay below the alerts it
+    // read with it (the initial watermark); the next cycle, without it, moves on.
+    let oldest = expected.iter().map(|k| k.last_update_time).min().unwrap();
+    let newest = expected.iter().map(|k| k.last_update_time).max().unwrap();
+    let ws: Vec<Timestamp> = items
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Checkpoint(c) => Some(c.watermark),
+            _ => None,
+        })
+        .collect();
+    assert!(ws[0] < oldest, "{} vs {oldest}", ws[0]);
+    assert_eq!(*ws.last().unwrap(), newest);
+    // It was never emitted; everything else was, once.
+    assert!(
+        items
+            .iter()
+            .all(|i| !matches!(i, FetchItem::Alert(a) if a.title.as_deref() == Some("broken")))
+    );
+    let emitted: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Alert(a) => a.version_key(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(emitted.len(), expected.len());
+    assert_eq!(keys(&emitted), expected);
     assert_no_secrets_logged(&mock);
 }
