@@ -1,0 +1,214 @@
+//! The bounded buffer of undelivered frames, shared by [`super::Transport`] (producer) and the
+//! connection task (consumer). Frames stay here until delivered, so a dead connection's
+//! unacknowledged messages can be written again; memory is bounded by `max_inflight_bytes`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::{Framing, TransportConfig, TransportError, TransportStats, framing};
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Frames of messages base..base+len, oldest first.
+    frames: VecDeque<Vec<u8>>,
+    /// Sequence number of `frames[0]` = number of messages delivered.
+    base: u64,
+    bytes: usize,
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub sent: AtomicU64,
+    pub resent: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub bytes: AtomicU64,
+    pub handshake_failures: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub name: String,
+    ledger: Mutex<Ledger>,
+    /// Signalled when buffer space is freed.
+    space: Notify,
+    /// Signalled when a frame is queued (one consumer: the connection task).
+    pub work: Notify,
+    delivered: watch::Sender<u64>,
+    pub counters: Counters,
+    pub connected_to: Mutex<Option<String>>,
+    pub stop: CancellationToken,
+    max_inflight: usize,
+    max_message: usize,
+    framing: Framing,
+    udp: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(name: &str, cfg: &TransportConfig) -> Self {
+        Self {
+            name: name.to_string(),
+            ledger: Mutex::new(Ledger::default()),
+            space: Notify::new(),
+            work: Notify::new(),
+            delivered: watch::Sender::new(0),
+            counters: Counters::default(),
+            connected_to: Mutex::new(None),
+            stop: CancellationToken::new(),
+            max_inflight: cfg.max_inflight_bytes,
+            max_message: cfg.effective_max_message(),
+            framing: cfg.framing,
+            udp: cfg.kind == super::TransportKind::Udp,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        // A panic while holding this lock cannot leave the ledger half-updated in a way that
+        // loses frames (every update is a single push/pop), so a poisoned lock is still usable.
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) async fn push(&self, msg: Vec<u8>) -> Result<u64, TransportError> {
+        if msg.len() > self.max_message {
+            return Err(TransportError::MessageTooLarge {
+                len: msg.len(),
+                max: self.max_message,
+            });
+        }
+        let frame = if self.udp {
+            if msg.is_empty() {
+                return Err(TransportError::EmptyMessage);
+            }
+            msg
+        } else {
+            let mut f = Vec::with_capacity(msg.len() + 8);
+            framing::encode(self.framing, &msg, &mut f)?;
+            f
+        };
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            {
+                let mut l = self.lock();
+                if l.closed || self.stop.is_cancelled() {
+                    return Err(TransportError::Closed(self.name.clone()));
+                }
+                if l.frames.is_empty() || l.bytes + frame.len() <= self.max_inflight {
+                    l.bytes += frame.len();
+                    l.frames.push_back(frame);
+                    let seq = l.base + l.frames.len() as u64 - 1;
+                    drop(l);
+                    self.counters.sent.fetch_add(1, Relaxed);
+                    self.work.notify_one();
+                    return Ok(seq);
+                }
+                // Register before releasing the lock so a concurrent delivery is not missed.
+                notified.as_mut().enable();
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.stop.cancelled() => {}
+            }
+        }
+    }
+
+    /// Copies frames from `from` on into `out` until `max_bytes` is reached (at least one
+    /// frame if any). Returns the sequence number after the last frame copied.
+    pub(crate) fn copy_batch(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> u64 {
+        let l = self.lock();
+        let start = from.max(l.base);
+        let mut seq = start;
+        for f in l.frames.iter().skip((start - l.base) as usize) {
+            if !out.is_empty() && out.len() + f.len() > max_bytes {
+                break;
+            }
+            out.extend_from_slice(f);
+            seq += 1;
+        }
+        seq
+    }
+
+    /// Pops one frame for UDP (which has no resend): (seq, frame).
+    pub(crate) fn peek_frame(&self, seq: u64) -> Option<Vec<u8>> {
+        let l = self.lock();
+        if seq < l.base {
+            return None;
+        }
+        l.frames.get((seq - l.base) as usize).cloned()
+    }
+
+    pub(crate) fn base(&self) -> u64 {
+        self.lock().base
+    }
+
+    /// Sequence number the next `send` would get.
+    pub(crate) fn end(&self) -> u64 {
+        let l = self.lock();
+        l.base + l.frames.len() as u64
+    }
+
+    /// Marks messages ..`upto` delivered and frees their space.
+    pub(crate) fn deliver(&self, upto: u64) {
+        {
+            let mut l = self.lock();
+            while l.base < upto {
+                match l.frames.pop_front() {
+                    Some(f) => {
+                        l.bytes -= f.len();
+                        l.base += 1;
+                    }
+                    None => break,
+                }
+            }
+            let base = l.base;
+            drop(l);
+            self.delivered.send_if_modified(|d| {
+                let grew = base > *d;
+                *d = (*d).max(base);
+                grew
+            });
+        }
+        self.space.notify_waiters();
+    }
+
+    /// Refuses further sends; returns the number of messages accepted.
+    pub(crate) fn close(&self) -> u64 {
+        let mut l = self.lock();
+        l.closed = true;
+        let end = l.base + l.frames.len() as u64;
+        drop(l);
+        self.work.notify_one();
+        self.space.notify_waiters();
+        end
+    }
+
+    pub(crate) fn delivered_rx(&self) -> watch::Receiver<u64> {
+        self.delivered.subscribe()
+    }
+
+    pub(crate) fn stats(&self) -> TransportStats {
+        let (delivered, buffered) = {
+            let l = self.lock();
+            (l.base, l.bytes as u64)
+        };
+        let c = &self.counters;
+        TransportStats {
+            sent: c.sent.load(Relaxed),
+            delivered,
+            resent: c.resent.load(Relaxed),
+            reconnects: c.reconnects.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+            handshake_failures: c.handshake_failures.load(Relaxed),
+            buffered_bytes: buffered,
+            connected_to: self
+                .connected_to
+                .lock()
+                .map(|g| g.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
