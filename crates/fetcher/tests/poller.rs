@@ -608,3 +608,35 @@ async fn an_unreadable_alert_in_a_readable_page_holds_the_watermark_for_that_cyc
     assert_eq!(keys(&emitted), expected);
     assert_no_secrets_logged(&mock);
 }
+
+#[tokio::test]
+async fn a_live_tenant_with_inserts_and_updates_during_paging_conserves_every_version() {
+    let g = generated(60, 900, 10_000, 3);
+    let mock = start_mock(MockOptions {
+        generated: Some(g),
+        ..Default::default()
+    })
+    .await;
+    let activity = mock.spawn_activity(Duration::from_millis(50));
+    let client = Client::new(api_config(&mock)).unwrap();
+    let mut cfg = poller_config();
+    cfg.page_size = 10; // several pages per cycle, so the tenant changes between them
+    cfg.poll_interval = Duration::from_millis(250);
+    // A short re-read window keeps the run inside the request budget despite tiny pages.
+    cfg.overlap = Duration::from_secs(2);
+    let run = spawn(&client, cfg, ResumePoint::default());
+    run.wait_for("a busy tenant", |_| mock.alert_count() >= 120)
+        .await;
+    activity.abort();
+    let _ = activity.await;
+    let current = keys(&mock.current_versions());
+    run.settle(&current, &mock).await;
+    let (items, _) = run.stop().await;
+    check_conservation(&mock, &items, &HashSet::new());
+    let updated = items
+        .iter()
+        .filter(|i| matches!(i, FetchItem::Alert(a) if a.status.as_deref() != Some("New")))
+        .count();
+    assert!(updated > 0, "updates were forwarded as new versions");
+    assert_no_secrets_logged(&mock);
+}

@@ -389,6 +389,18 @@ impl MockDefender {
         self.state().store.get(id)
     }
 
+    /// The current version of every alert, ascending by `lastUpdateTime`.
+    pub fn current_versions(&self) -> Vec<VersionKey> {
+        self.state()
+            .store
+            .ascending(&[])
+            .map(|(t, id, _)| VersionKey {
+                id,
+                last_update_time: t,
+            })
+            .collect()
+    }
+
     /// Number of alerts in the tenant (current versions).
     pub fn alert_count(&self) -> u64 {
         self.state().store.len()
