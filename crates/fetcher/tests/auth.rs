@@ -311,3 +311,61 @@ async fn config_errors_are_specific() {
         "{e:?}"
     );
 }
+
+/// A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opened.
+async fn connect_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = tunnels.clone();
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.unwrap();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(sock);
+                let mut line = String::new();
+                r.read_line(&mut line).await.unwrap();
+                let target = line.split_whitespace().nth(1).unwrap().to_owned();
+                assert!(
+                    line.starts_with("CONNECT ") && target.starts_with("127.0.0.1:"),
+                    "{line}"
+                );
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).await.unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let mut upstream = tokio::net::TcpStream::connect(&target).await.unwrap();
+                let mut client = r.into_inner();
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (url, tunnels)
+}
+
+#[tokio::test]
+async fn an_explicit_proxy_carries_token_and_api_traffic() {
+    let mock = start_mock(MockOptions::default()).await;
+    mock.insert_late(1, Duration::from_secs(10));
+    let (proxy, tunnels) = connect_proxy().await;
+    let mut cfg = api_config(&mock);
+    cfg.proxy = Some(proxy);
+    let client = Client::new(cfg).unwrap();
+    let p = client.probe().await.unwrap();
+    assert_eq!(p.alerts_returned, 1);
+    assert!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "went through the proxy"
+    );
+    assert_no_secrets_logged(&mock);
+}
