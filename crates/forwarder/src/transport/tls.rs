@@ -244,9 +244,10 @@ pub(crate) fn explain(err: &std::io::Error) -> String {
     };
     use rustls::CertificateError as C;
     match inner {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "the collector's certificate is not signed by a trusted CA (check ca_file)".into()
-        }
+        // BadSignature: an anchor with the issuer's name exists but did not sign it (another CA).
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => format!(
+            "the collector's certificate is not signed by a trusted CA ({inner}; check ca_file)"
+        ),
         rustls::Error::InvalidCertificate(C::NotValidForName)
         | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => format!(
             "the collector's certificate is not valid for the server name ({inner}); set server_name to a name in its subjectAltName"
