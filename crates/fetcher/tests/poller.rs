@@ -260,6 +260,23 @@ async fn transient_faults_are_retried_without_loss() {
 }
 
 #[tokio::test]
+async fn a_hung_server_times_out_and_is_retried() {
+    let mock = start_mock(MockOptions::default()).await;
+    let expected = keys(&mock.insert_late(12, Duration::from_secs(100)));
+    mock.push_faults([Fault::Delay(Duration::from_secs(3)), Fault::Status500]);
+    let mut cfg = api_config(&mock);
+    cfg.request_timeout = Duration::from_millis(500);
+    let client = Client::new(cfg).unwrap();
+    let run = spawn(&client, poller_config(), ResumePoint::default());
+    run.settle(&expected, &mock).await;
+    let (items, stats) = run.stop().await;
+    check_conservation(&mock, &items, &HashSet::new());
+    assert!(stats.errors.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    assert!(log_text().contains("timed out"), "the timeout was reported");
+    assert_no_secrets_logged(&mock);
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured_and_learnt() {
     let g = generated(150, 1800, 5000, 1);
     let mock = start_mock(MockOptions {

@@ -114,6 +114,9 @@ pub enum Fault {
     Forbidden,
     /// Extra items in front of the page (e.g. alerts without `id`).
     ExtraItems(Vec<Value>),
+    /// Answer only after this long (a hung server; the client should time out). Nothing is
+    /// served: the late answer is a 504 without alerts.
+    Delay(Duration),
 }
 
 /// A fault applied to the next token request.

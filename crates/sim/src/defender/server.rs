@@ -93,7 +93,22 @@ async fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Resp {
         items: 0,
         retry_after: None,
     };
-    let resp = if method == hyper::Method::POST && path.ends_with("/oauth2/v2.0/token") {
+    let delay = match shared.state.lock() {
+        Ok(mut st) if path == "/api/alerts" => match st.faults.front() {
+            Some(Fault::Delay(d)) => {
+                let d = *d;
+                st.faults.pop_front();
+                Some(d)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let resp = if let Some(d) = delay {
+        record.endpoint = Endpoint::Alerts;
+        tokio::time::sleep(d).await;
+        mde_error(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", "")
+    } else if method == hyper::Method::POST && path.ends_with("/oauth2/v2.0/token") {
         record.endpoint = Endpoint::Token;
         token(shared, &path, &body)
     } else if method == hyper::Method::GET && (path == "/api/alerts" || path == "/api/v1.0/alerts")
@@ -430,6 +445,8 @@ fn alerts(
             }
             Fault::Malformed | Fault::Truncated => corrupt = Some(f),
             Fault::ExtraItems(items) => extra_items = items,
+            // Taken in `handle` before the request reaches here.
+            Fault::Delay(_) => {}
         }
     }
     let o = match parse_odata(query) {
