@@ -122,8 +122,8 @@ async fn probe_tls(
         Err(_) | Ok(Ok(1..)) => {}
         Ok(r) => {
             let detail = match r {
-                Err(e) => tls::explain(&e),
-                Ok(_) => "the collector closed the connection right after the handshake: it probably refused our client certificate (or requires one)".into(),
+                Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => tls::explain(&e),
+                _ => "the collector closed the connection right after the handshake: it probably refused our client certificate (or requires one)".into(),
             };
             return Err(TransportError::Handshake {
                 address: address.to_string(),
