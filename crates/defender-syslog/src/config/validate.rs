@@ -1,0 +1,451 @@
+//! Raw config → checked [`Config`]. Every rule that can be checked without the network is
+//! checked here, so `check --offline` (systemd's `ExecStartPre=`) catches it before `run`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fetcher::{ApiConfig, BudgetLimits, Cloud, Credential, PollerConfig, Secret};
+use forwarder::transport::{Framing, TransportConfig, TransportKind};
+
+use super::ConfigError;
+use super::raw::{RawConfig, RawDefender, RawDestination, RawFacility};
+
+/// The systemd credential name the unit's `LoadCredential=` provides.
+pub const CREDENTIAL_NAME: &str = "client-secret";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    pub api: ApiConfig,
+    pub poller: PollerConfig,
+    pub destinations: Vec<DestinationConfig>,
+    pub state_dir: PathBuf,
+    pub log: LogConfig,
+    /// Problems worth a warning but not a refusal (e.g. a world-readable secret file).
+    pub warnings: Vec<String>,
+    /// Where the Defender credential came from, for `check` (never the secret itself).
+    pub credential_source: String,
+}
+
+/// One `[[destination]]`.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    pub name: String,
+    pub format: FormatSpec,
+    pub transport: TransportConfig,
+}
+
+/// How a destination formats alerts (mapped onto `forwarder::format::FormatOptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatSpec {
+    pub kind: FormatKind,
+    pub leef_version: LeefVersionSpec,
+    pub leef_delimiter: Option<char>,
+    pub hostname: String,
+    pub facility: u8,
+    pub sd_id: Option<String>,
+    pub msg_body: MsgBodySpec,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatKind {
+    Rfc5424,
+    Leef,
+    Cef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeefVersionSpec {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgBodySpec {
+    Json,
+    Summary,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub level: String,
+    pub stats_interval: Duration,
+    pub json: bool,
+}
+
+/// Collects errors with the file name filled in.
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(&self, key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => humantime::parse_duration(v.trim())
+                .map_err(|_| self.err(key, format!("expected a duration like \"90s\", \"10m\" or \"24h\", got {v:?}"))),
+        }
+    }
+
+    fn one_of<T: Copy>(&self, key: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+        choices
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.err(key, format!("expected one of {}, got {value:?}", names.join(", ")))
+            })
+    }
+}
+
+pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    let cx = Ctx { file };
+    let mut warnings = Vec::new();
+    let defender = raw.defender.ok_or_else(|| cx.err("defender", "missing section [defender]"))?;
+    let (api, credential_source) = api_config(&cx, &defender, &mut warnings)?;
+    let poller = poller_config(&cx, &defender)?;
+
+    if raw.destination.is_empty() {
+        return Err(cx.err("destination", "missing: add at least one [[destination]] section"));
+    }
+    let mut names = HashSet::new();
+    let mut destinations = Vec::with_capacity(raw.destination.len());
+    let hostname = machine_fqdn();
+    for (i, d) in raw.destination.iter().enumerate() {
+        let dest = destination(&cx, i, d, &hostname)?;
+        if !names.insert(dest.name.clone()) {
+            return Err(cx.err(format!("destination[{i}].name"), format!("duplicate name {:?}: each destination needs its own (it names its state file)", dest.name)));
+        }
+        if dest.transport.kind != TransportKind::Tls {
+            warnings.push(format!(
+                "destination {:?} uses {} without TLS: alerts cross the network in clear text",
+                dest.name,
+                if dest.transport.kind == TransportKind::Udp { "UDP (no delivery guarantee)" } else { "plain TCP" }
+            ));
+        }
+        destinations.push(dest);
+    }
+
+    let state_dir = raw.state.directory.unwrap_or_else(|| PathBuf::from("/var/lib/defender-syslog"));
+    if !state_dir.is_absolute() {
+        return Err(cx.err("state.directory", format!("expected an absolute path, got {:?}", state_dir.display().to_string())));
+    }
+    let level = raw.log.level.unwrap_or_else(|| "info".into());
+    cx.one_of("log.level", &level, &[("error", ()), ("warn", ()), ("info", ()), ("debug", ()), ("trace", ())])?;
+    let json = match raw.log.format.as_deref() {
+        None => false,
+        Some(f) => cx.one_of("log.format", f, &[("text", false), ("json", true)])?,
+    };
+    let stats_interval = cx.duration("log.stats_interval", raw.log.stats_interval.as_deref(), Duration::from_secs(60))?;
+    if stats_interval < Duration::from_secs(1) {
+        return Err(cx.err("log.stats_interval", "expected at least 1s"));
+    }
+    Ok(Config {
+        source: file.to_path_buf(),
+        api,
+        poller,
+        destinations,
+        state_dir,
+        log: LogConfig { level: level.to_lowercase(), stats_interval, json },
+        warnings,
+        credential_source,
+    })
+}
+
+fn required<'a>(cx: &Ctx<'_>, key: &str, v: Option<&'a String>) -> Result<&'a str, ConfigError> {
+    match v.map(|s| s.trim()) {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(cx.err(key, "missing")),
+    }
+}
+
+fn api_config(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Result<(ApiConfig, String), ConfigError> {
+    let tenant_id = required(cx, "defender.tenant_id", d.tenant_id.as_ref())?;
+    let client_id = required(cx, "defender.client_id", d.client_id.as_ref())?;
+    for (key, v) in [("defender.tenant_id", tenant_id), ("defender.client_id", client_id)] {
+        if v.chars().all(|c| c == '0' || c == '-') {
+            return Err(cx.err(key, "still the all-zero placeholder: put your Entra app registration's id here"));
+        }
+        if v.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
+            return Err(cx.err(key, format!("expected a GUID or a domain name, got {:?}", v.chars().take(60).collect::<String>())));
+        }
+    }
+    let (credential, source) = credential(cx, d, warnings)?;
+    let mut api = ApiConfig::new(tenant_id, client_id, credential);
+    if let Some(c) = &d.cloud {
+        api.cloud = c.parse::<Cloud>().map_err(|_| {
+            cx.err("defender.cloud", format!("expected one of global, us, eu, uk, au, gcc, gcc-high, dod, got {c:?}"))
+        })?;
+    }
+    for (key, v) in [("defender.api_url", &d.api_url), ("defender.login_url", &d.login_url), ("defender.proxy", &d.proxy)] {
+        if let Some(u) = v {
+            let parsed = url::Url::parse(u).map_err(|e| cx.err(key, format!("expected a URL, got {u:?} ({e})")))?;
+            if key != "defender.proxy" && parsed.scheme() != "https" {
+                return Err(cx.err(key, format!("expected an https:// URL, got {u:?}")));
+            }
+        }
+    }
+    api.api_url = d.api_url.clone();
+    api.login_url = d.login_url.clone();
+    api.scope = d.scope.clone();
+    api.proxy = d.proxy.clone();
+    if let Some(ca) = &d.ca_file {
+        readable(cx, "defender.ca_file", ca)?;
+        api.ca_file = Some(ca.clone());
+    }
+    let mut budget = BudgetLimits::default();
+    if let Some(n) = d.max_requests_per_minute {
+        if n == 0 || n > budget.per_minute {
+            return Err(cx.err("defender.max_requests_per_minute", format!("expected 1 to {}, got {n}", budget.per_minute)));
+        }
+        budget.per_minute = n;
+    }
+    if let Some(n) = d.max_requests_per_hour {
+        if n == 0 || n > budget.per_hour {
+            return Err(cx.err("defender.max_requests_per_hour", format!("expected 1 to {}, got {n}", budget.per_hour)));
+        }
+        budget.per_hour = n;
+    }
+    api.budget = budget;
+    api.request_timeout = cx.duration("defender.request_timeout", d.request_timeout.as_deref(), api.request_timeout)?;
+    Ok((api, source))
+}
+
+fn credential(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Result<(Credential, String), ConfigError> {
+    let cert = match (&d.certificate_file, &d.private_key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(cx.err("defender.private_key_file", "missing: certificate_file needs private_key_file")),
+        (None, Some(_)) => return Err(cx.err("defender.certificate_file", "missing: private_key_file needs certificate_file")),
+    };
+    let explicit_secret = d.client_secret.is_some() || d.client_secret_file.is_some();
+    if cert.is_some() && explicit_secret {
+        return Err(cx.err("defender.certificate_file", "set either a client secret or certificate credentials, not both"));
+    }
+    if let Some(s) = &d.client_secret {
+        if s.trim().is_empty() {
+            return Err(cx.err("defender.client_secret", "is empty"));
+        }
+        return Ok((Credential::Secret(Secret::new(s.trim())), "client_secret (config or environment)".into()));
+    }
+    if let Some(path) = &d.client_secret_file {
+        let secret = Secret::from_file(path).map_err(|e| cx.err("defender.client_secret_file", e.to_string()))?;
+        warn_if_others_can_read(path, "defender.client_secret_file", warnings);
+        return Ok((Credential::Secret(secret), format!("client_secret_file {}", path.display())));
+    }
+    if let Some((cert, key)) = cert {
+        let cert_pem = std::fs::read_to_string(cert)
+            .map_err(|e| cx.err("defender.certificate_file", format!("cannot read {}: {e}", cert.display())))?;
+        if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(cx.err("defender.certificate_file", format!("{} holds no PEM certificate", cert.display())));
+        }
+        let key_pem = Secret::from_file(key).map_err(|e| cx.err("defender.private_key_file", e.to_string()))?;
+        warn_if_others_can_read(key, "defender.private_key_file", warnings);
+        return Ok((
+            Credential::Certificate { cert_pem, key_pem },
+            format!("certificate {}", cert.display()),
+        ));
+    }
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = Path::new(&dir).join(CREDENTIAL_NAME);
+        if path.exists() {
+            let secret = Secret::from_file(&path)
+                .map_err(|e| cx.err("defender.client_secret", format!("systemd credential {CREDENTIAL_NAME}: {e}")))?;
+            return Ok((Credential::Secret(secret), format!("systemd credential {CREDENTIAL_NAME}")));
+        }
+    }
+    Err(cx.err(
+        "defender.client_secret",
+        format!(
+            "missing: set client_secret_file, certificate_file + private_key_file, the environment variable \
+             DEFENDER_SYSLOG_DEFENDER__CLIENT_SECRET, or the systemd credential {CREDENTIAL_NAME} \
+             (/etc/defender-syslog/client-secret with the packaged unit)"
+        ),
+    ))
+}
+
+fn warn_if_others_can_read(path: &Path, key: &str, warnings: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path)
+        && m.permissions().mode() & 0o004 != 0
+    {
+        warnings.push(format!(
+            "{key}: {} is readable by every user on this machine; make it mode 0600 or 0640 (group defender-syslog)",
+            path.display()
+        ));
+    }
+}
+
+fn readable(cx: &Ctx<'_>, key: &str, path: &Path) -> Result<(), ConfigError> {
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| cx.err(key, format!("cannot read {}: {e}", path.display())))
+}
+
+fn poller_config(cx: &Ctx<'_>, d: &RawDefender) -> Result<PollerConfig, ConfigError> {
+    let mut p = PollerConfig::default();
+    p.poll_interval = cx.duration("defender.poll_interval", d.poll_interval.as_deref(), p.poll_interval)?;
+    p.overlap = cx.duration("defender.overlap", d.overlap.as_deref(), p.overlap)?;
+    p.initial_lookback = cx.duration("defender.initial_lookback", d.initial_lookback.as_deref(), p.initial_lookback)?;
+    if p.poll_interval < Duration::from_millis(100) {
+        return Err(cx.err("defender.poll_interval", "expected at least 100ms"));
+    }
+    if let Some(n) = d.page_size {
+        if !(1..=10_000).contains(&n) {
+            return Err(cx.err("defender.page_size", format!("expected 1 to 10000 (the API's $top limit), got {n}")));
+        }
+        p.page_size = n;
+    }
+    Ok(p)
+}
+
+fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -> Result<DestinationConfig, ConfigError> {
+    let key = |k: &str| format!("destination[{i}].{k}");
+    let name = required(cx, &key("name"), d.name.as_ref())?.to_owned();
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+        return Err(cx.err(key("name"), format!("expected letters, digits, '-', '_' or '.', got {name:?}")));
+    }
+    let format = required(cx, &key("format"), d.format.as_ref())?;
+    let kind = cx.one_of(&key("format"), format, &[("rfc5424", FormatKind::Rfc5424), ("leef", FormatKind::Leef), ("cef", FormatKind::Cef)])?;
+    let leef_version = match &d.leef_version {
+        None => LeefVersionSpec::V2,
+        Some(v) => cx.one_of(&key("leef_version"), v, &[("1.0", LeefVersionSpec::V1), ("2.0", LeefVersionSpec::V2)])?,
+    };
+    let leef_delimiter = match &d.leef_delimiter {
+        None => None,
+        Some(s) => {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_control() || c == '\t' => Some(c),
+                _ => return Err(cx.err(key("leef_delimiter"), format!("expected one character, got {s:?}"))),
+            }
+        }
+    };
+    let transport = required(cx, &key("transport"), d.transport.as_ref())?;
+    let tkind = cx.one_of(&key("transport"), transport, &[("tls", TransportKind::Tls), ("tcp", TransportKind::Tcp), ("udp", TransportKind::Udp)])?;
+    let addresses = d.addresses.clone().unwrap_or_default();
+    if addresses.is_empty() {
+        return Err(cx.err(key("addresses"), "missing: give at least one \"host:port\""));
+    }
+    let mut t = TransportConfig::new(tkind, addresses);
+    for (k, v) in [("ca_file", &d.ca_file), ("client_cert_file", &d.client_cert_file), ("client_key_file", &d.client_key_file)] {
+        if let Some(p) = v {
+            readable(cx, &key(k), p)?;
+        }
+    }
+    t.tls.ca_file = d.ca_file.clone();
+    t.tls.client_cert_file = d.client_cert_file.clone();
+    t.tls.client_key_file = d.client_key_file.clone();
+    t.tls.server_name = d.server_name.clone();
+    t.tls.pin_sha256 = d.pin_sha256.clone().unwrap_or_default();
+    if let Some(b) = d.use_system_roots {
+        t.tls.use_system_roots = b;
+    }
+    if let Some(f) = &d.framing {
+        t.framing = cx.one_of(&key("framing"), f, &[("octet-counting", Framing::OctetCounting), ("lf", Framing::Lf)])?;
+    }
+    let max_message_bytes = d.max_message_bytes.unwrap_or(8192);
+    if !(480..=1024 * 1024).contains(&max_message_bytes) {
+        return Err(cx.err(key("max_message_bytes"), format!("expected 480 to 1048576, got {max_message_bytes}")));
+    }
+    t.max_message_bytes = max_message_bytes;
+    if let Some(n) = d.max_inflight_bytes {
+        t.max_inflight_bytes = n;
+    }
+    t.connect_timeout = cx.duration(&key("connect_timeout"), d.connect_timeout.as_deref(), t.connect_timeout)?;
+    if let Some(f) = &d.failback_after {
+        t.failback_after = if f.trim() == "never" {
+            None
+        } else {
+            Some(cx.duration(&key("failback_after"), Some(f), Duration::ZERO)?)
+        };
+    }
+    t.validate().map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
+
+    let facility = match &d.facility {
+        None => 10, // authpriv: security messages (RFC 5424 §6.2.1 code 10)
+        Some(RawFacility::Number(n)) if (0..=23).contains(n) => *n as u8,
+        Some(RawFacility::Number(n)) => return Err(cx.err(key("facility"), format!("expected 0 to 23 or a name like \"local4\", got {n}"))),
+        Some(RawFacility::Name(s)) => facility_by_name(s).ok_or_else(|| {
+            cx.err(key("facility"), format!("expected 0 to 23 or one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0..local7, got {s:?}"))
+        })?,
+    };
+    let msg_body = match &d.msg_body {
+        None => MsgBodySpec::Json,
+        Some(m) => cx.one_of(&key("msg_body"), m, &[("json", MsgBodySpec::Json), ("summary", MsgBodySpec::Summary)])?,
+    };
+    let hostname = d.hostname.clone().unwrap_or_else(|| default_host.to_owned());
+    Ok(DestinationConfig {
+        name,
+        format: FormatSpec {
+            kind,
+            leef_version,
+            leef_delimiter,
+            hostname,
+            facility,
+            sd_id: d.sd_id.clone(),
+            msg_body,
+            max_message_bytes,
+        },
+        transport: t,
+    })
+}
+
+fn facility_by_name(s: &str) -> Option<u8> {
+    const NAMES: [&str; 12] = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"];
+    let s = s.trim().to_ascii_lowercase();
+    if let Some(n) = NAMES.iter().position(|n| *n == s) {
+        return u8::try_from(n).ok();
+    }
+    let local: u8 = s.strip_prefix("local")?.parse().ok()?;
+    (local <= 7).then_some(16 + local)
+}
+
+/// The machine's FQDN, the RFC 5424 HOSTNAME the RFC prefers; the short name when it does not
+/// resolve (a collector host without DNS must still start).
+pub fn machine_fqdn() -> String {
+    let short = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    if short.is_empty() {
+        return "localhost".into();
+    }
+    if short.contains('.') {
+        return short;
+    }
+    let hints = dns_lookup::AddrInfoHints {
+        flags: libc::AI_CANONNAME,
+        ..Default::default()
+    };
+    dns_lookup::getaddrinfo(Some(&short), None, Some(hints))
+        .ok()
+        .and_then(|mut it| it.find_map(|a| a.ok().and_then(|a| a.canonname)))
+        .filter(|c| c.contains('.'))
+        .unwrap_or(short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facility_names() {
+        assert_eq!(facility_by_name("local4"), Some(20));
+        assert_eq!(facility_by_name("auth"), Some(4));
+        assert_eq!(facility_by_name("authpriv"), Some(10));
+        assert_eq!(facility_by_name("local8"), None);
+    }
+}

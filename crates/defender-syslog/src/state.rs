@@ -1,0 +1,180 @@
+//! Persisted cursors: one JSON file per destination in the state directory, holding the
+//! [`ResumePoint`] the pipeline committed after the transport reported delivery.
+//!
+//! Writes are atomic (temp file in the same directory, fsync, rename, fsync the directory), so a
+//! `kill -9` or power loss leaves either the old or the new cursor, never a torn one. A file that
+//! cannot be read is an error with the recovery command, never a silent restart from scratch.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alert_model::{ResumePoint, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Version of the file layout; bumped on incompatible changes.
+const LAYOUT_VERSION: u32 = 1;
+
+/// What is on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    pub version: u32,
+    pub destination: String,
+    /// When this cursor was committed.
+    pub updated: Timestamp,
+    pub resume: ResumePoint,
+}
+
+/// A state problem, always naming the file and how to recover.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "state file {path} is unreadable ({reason}); nothing was forwarded from a guessed position. \
+         Inspect it, then choose where to restart: `defender-syslog state reset --destination {destination} --since <TIME>`"
+    )]
+    Corrupt { path: PathBuf, destination: String, reason: String },
+    #[error("cannot write state file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot use state directory {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    dir: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates the directory (mode 0700) if needed and checks it is writable.
+    pub fn ensure_dir(&self) -> Result<(), StateError> {
+        let err = |source| StateError::Directory { path: self.dir.clone(), source };
+        if !self.dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(err)?;
+        }
+        let probe = self.dir.join(".write-test");
+        File::create(&probe).map_err(err)?;
+        fs::remove_file(&probe).map_err(err)
+    }
+
+    /// The file of `destination` (names are validated to `[A-Za-z0-9._-]`).
+    pub fn path(&self, destination: &str) -> PathBuf {
+        self.dir.join(format!("{destination}.cursor.json"))
+    }
+
+    /// `Ok(None)` when there is no file yet (first start).
+    pub fn load(&self, destination: &str) -> Result<Option<StateFile>, StateError> {
+        let path = self.path(destination);
+        let corrupt = |reason: String| StateError::Corrupt {
+            path: path.clone(),
+            destination: destination.to_owned(),
+            reason,
+        };
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a valid state file: {e}")))?;
+        if file.version != LAYOUT_VERSION {
+            return Err(corrupt(format!("layout version {} is not {LAYOUT_VERSION}", file.version)));
+        }
+        if file.destination != destination {
+            return Err(corrupt(format!("it belongs to destination {:?}", file.destination)));
+        }
+        Ok(Some(file))
+    }
+
+    /// Atomically replaces the cursor of `destination`.
+    pub fn save(&self, destination: &str, resume: &ResumePoint) -> Result<(), StateError> {
+        let file = StateFile {
+            version: LAYOUT_VERSION,
+            destination: destination.to_owned(),
+            updated: Timestamp::now(),
+            resume: resume.clone(),
+        };
+        let path = self.path(destination);
+        let err = |source| StateError::Write { path: path.clone(), source };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| err(std::io::Error::other(e)))?;
+        let tmp = self.dir.join(format!(".{destination}.cursor.json.tmp"));
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+            f.write_all(&bytes).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        fs::rename(&tmp, &path).map_err(err)?;
+        // The rename is durable only once the directory entry is.
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err)
+    }
+
+    /// Every destination with a state file, sorted.
+    pub fn list(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Directory { path: self.dir.clone(), source }),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".cursor.json").map(str::to_owned))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alert_model::VersionKey;
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        assert!(store.load("siem").unwrap().is_none(), "no file = first start");
+        let resume = ResumePoint {
+            watermark: Some(ts("2026-11-20T08:14:05.3966667Z")),
+            delivered: vec![VersionKey { id: "a".into(), last_update_time: ts("2026-11-20T08:14:05.3966667Z") }],
+        };
+        store.save("siem", &resume).unwrap();
+        let back = store.load("siem").unwrap().unwrap();
+        assert_eq!(back.resume, resume);
+        assert_eq!(store.list().unwrap(), vec!["siem".to_string()]);
+        assert!(!dir.path().join(".siem.cursor.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_the_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        fs::write(store.path("siem"), b"{\"version\":1,\"destin").unwrap();
+        let e = store.load("siem").unwrap_err().to_string();
+        assert!(e.contains("state reset --destination siem --since"), "{e}");
+    }
+
+    #[test]
+    fn a_file_of_another_destination_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        store.save("a", &ResumePoint::default()).unwrap();
+        fs::copy(store.path("a"), store.path("b")).unwrap();
+        assert!(store.load("b").is_err());
+    }
+}
