@@ -67,8 +67,9 @@ RELEASE=${PKG_RELEASE:-1}
 VERSION=${VERSION/-/\~}
 say "version $VERSION-$RELEASE"
 
-# Reproducible: every timestamp (files, archives, rpm build time) is the last commit's.
-WHEN=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+# Reproducible: every timestamp (files, archives, rpm build time) is the last commit's
+# (outside git: Cargo.lock's mtime).
+WHEN=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || stat -c %Y Cargo.lock)}
 export SOURCE_DATE_EPOCH=$WHEN
 
 # --- staged tree shared by both packages --------------------------------------------------------
