@@ -13,8 +13,10 @@ use tokio::time::Instant;
 
 use crate::config::BudgetLimits;
 
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
+// One second of margin on each window: the server counts arrivals, and network latency varies
+// between the first and the last request of a window.
+const MINUTE: Duration = Duration::from_secs(61);
+const HOUR: Duration = Duration::from_secs(3601);
 
 #[derive(Debug)]
 struct State {

@@ -270,6 +270,10 @@ impl Poller {
             };
             malformed_tries = 0;
             pages += 1;
+            let requested = size;
+            // A readable page after shrinking: grow back step by step (a poison alert ahead
+            // shrinks it again; a passing fault must not leave the cycle on tiny pages).
+            size = size.saturating_mul(10).min(full_size);
             let n = env.value.len() as u64;
             let (mut first, mut last) = (None::<Timestamp>, None::<Timestamp>);
             let mut page_new = 0u64;
@@ -332,7 +336,7 @@ impl Poller {
             self.seen
                 .prune_below(self.watermark.saturating_sub(self.cfg.overlap));
             self.lag();
-            let full = n >= u64::from(size);
+            let full = n >= u64::from(requested);
             tracing::debug!(destination = %self.name, items = n, new = page_new, query = ?q, "page");
             if !full {
                 if let Some(u) = q.until {

@@ -657,3 +657,86 @@ async fn a_live_tenant_with_inserts_and_updates_during_paging_conserves_every_ve
     assert!(updated > 0, "updates were forwarded as new versions");
     assert_no_secrets_logged(&mock);
 }
+
+/// Seeded random scenarios: generated backlog with ties, batch ties across page boundaries,
+/// updates and late inserts between page requests, transient faults, random page sizes.
+#[tokio::test]
+async fn random_scenarios_conserve_every_version() {
+    use rand::{Rng, SeedableRng};
+    for seed in 1..=6u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let g = generated(
+            rng.random_range(20..90),
+            1800,
+            rng.random_range(1000..20_000),
+            rng.random_range(1..12),
+        );
+        let mock = start_mock(MockOptions {
+            generated: Some(g),
+            ..Default::default()
+        })
+        .await;
+        let page: u32 = [7, 10, 25][rng.random_range(0..3)];
+        for _ in 0..rng.random_range(1..3) {
+            let n = page as usize * rng.random_range(1..4) + rng.random_range(0..3);
+            mock.insert_ties(n, ago(rng.random_range(60..1500)));
+        }
+        let last_hook = rng.random_range(3..10u64);
+        for n in 2..=last_hook {
+            let updates = rng.random_range(0..4usize);
+            let late = rng.random_range(0..3u64);
+            let pick: u64 = rng.random();
+            mock.before_alerts_request(n, move |store| {
+                let ids: Vec<String> = store.ascending(&[]).map(|(_, id, _)| id).collect();
+                for k in 0..updates {
+                    let id = &ids[(pick as usize + k * 7919) % ids.len()];
+                    store.update(id, Timestamp::now());
+                }
+                for k in 0..late {
+                    let lut = quantize(
+                        Timestamp::now().saturating_sub(Duration::from_secs(60 + 100 * k)),
+                    );
+                    let v = store.synth(
+                        k,
+                        &format!(
+                            "da{:018}_{}",
+                            640_000_000_000_000_000 + pick % 1_000_000 + k,
+                            n
+                        ),
+                        lut,
+                    );
+                    store.put(v);
+                }
+            });
+        }
+        let faults = [
+            Fault::Status500,
+            Fault::Truncated,
+            Fault::Empty404,
+            Fault::Malformed,
+            Fault::TooManyRequests {
+                retry_after_secs: 0,
+            },
+        ];
+        for _ in 0..rng.random_range(0..4) {
+            mock.push_faults([faults[rng.random_range(0..faults.len())].clone()]);
+        }
+        let client = Client::new(api_config(&mock)).unwrap();
+        let mut cfg = poller_config();
+        cfg.page_size = page;
+        cfg.poll_interval = Duration::from_millis(200);
+        let run = spawn(&client, cfg, ResumePoint::default());
+        run.wait_for("all hooks", |_| alerts_requests(&mock) as u64 > last_hook)
+            .await;
+        let current = keys(&mock.current_versions());
+        run.settle(&current, &mock).await;
+        let (items, _) = run.stop().await;
+        check_conservation(&mock, &items, &HashSet::new());
+        assert_no_secrets_logged(&mock);
+        eprintln!(
+            "seed {seed}: page {page}, {} items, {} requests",
+            items.len(),
+            alerts_requests(&mock)
+        );
+    }
+}
