@@ -180,8 +180,8 @@ impl Default for BudgetLimits {
     }
 }
 
-/// How to reach the tenant.
-#[derive(Debug, Clone)]
+/// How to reach the tenant. `Debug` hides the proxy URL's user and password.
+#[derive(Clone)]
 pub struct ApiConfig {
     pub tenant_id: String,
     pub client_id: String,
@@ -204,6 +204,36 @@ pub struct ApiConfig {
     /// Whole-request timeout (large pages with evidence take a while).
     pub request_timeout: Duration,
     pub budget: BudgetLimits,
+}
+
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proxy = self.proxy.as_deref().map(redact_userinfo);
+        f.debug_struct("ApiConfig")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("credential", &self.credential)
+            .field("cloud", &self.cloud)
+            .field("api_url", &self.api_url)
+            .field("login_url", &self.login_url)
+            .field("scope", &self.scope)
+            .field("ca_file", &self.ca_file)
+            .field("extra_ca_pem", &self.extra_ca_pem.len())
+            .field("proxy", &proxy)
+            .field("env_proxy", &self.env_proxy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+/// `http://user:pass@host:3128` → `http://[redacted]@host:3128`.
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}[redacted]{}", &url[..s + 3], &url[at..]),
+        _ => url.to_owned(),
+    }
 }
 
 impl ApiConfig {
@@ -267,8 +297,14 @@ mod tests {
             key_pem: Secret::new("KEYDATA"),
         };
         assert!(!format!("{c:?}").contains("KEYDATA"));
-        let cfg = ApiConfig::new("t", "c", Credential::Secret(Secret::new("hunter2")));
-        assert!(!format!("{cfg:?}").contains("hunter2"));
+        let mut cfg = ApiConfig::new("t", "c", Credential::Secret(Secret::new("hunter2")));
+        cfg.proxy = Some("http://bob:pr0xyPass@proxy.example:3128".into());
+        let dbg = format!("{cfg:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("pr0xyPass") && !dbg.contains("bob"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("proxy.example:3128"));
     }
 
     #[test]
