@@ -388,9 +388,13 @@ impl Poller {
                 },
             };
         }
-        if new_total > 0 || dup_total > 0 {
+        // One info line per cycle that forwarded something; quiet cycles only at debug.
+        if new_total > 0 {
             tracing::info!(destination = %self.name, new = new_total, deduplicated = dup_total, pages,
                 watermark = %self.watermark, seen = self.seen.len(), "poll cycle done");
+        } else {
+            tracing::debug!(destination = %self.name, deduplicated = dup_total, pages,
+                watermark = %self.watermark, "poll cycle done, nothing new");
         }
         Ok(())
     }
