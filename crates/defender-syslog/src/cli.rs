@@ -102,6 +102,28 @@ pub struct PreviewArgs {
     /// Alerts to read: NDJSON or an API page `{"value":[...]}`; `-` for standard input.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
+    /// Take hostname, facility, SD-ID, size cap and LEEF options from this destination of the
+    /// config (default: the first destination with the chosen format, if --config is given).
+    #[arg(long, value_name = "NAME")]
+    pub destination: Option<String>,
+    /// RFC 5424 HOSTNAME (default: the config's, else this machine's FQDN).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// LEEF 2.0 attribute delimiter (default `^`).
+    #[arg(long, value_name = "CHAR")]
+    pub leef_delimiter: Option<char>,
+    /// Cap on one message in bytes (default: the config's, else 8192).
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// RFC 5424 MSG: the alert as JSON, or a one-line summary.
+    #[arg(long, value_enum)]
+    pub msg_body: Option<MsgBodyArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MsgBodyArg {
+    Json,
+    Summary,
 }
 
 #[derive(Debug, Args)]

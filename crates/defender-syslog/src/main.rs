@@ -16,6 +16,42 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// A usage problem (exit 2) that is not a config-file problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+pub fn usage_error(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// A destination's validated format settings as the forwarder's options.
+pub fn format_options(spec: &config::FormatSpec) -> forwarder::format::FormatOptions {
+    use forwarder::format::{Format, FormatOptions, LeefVersion, MsgBody};
+    let format = match spec.kind {
+        config::FormatKind::Rfc5424 => Format::Rfc5424,
+        config::FormatKind::Cef => Format::Cef,
+        config::FormatKind::Leef => Format::Leef {
+            version: match spec.leef_version {
+                config::LeefVersionSpec::V1 => LeefVersion::V1,
+                config::LeefVersionSpec::V2 => LeefVersion::V2,
+            },
+            delimiter: spec.leef_delimiter.unwrap_or('^'),
+        },
+    };
+    let mut o = FormatOptions::new(format, spec.hostname.clone());
+    o.facility = spec.facility;
+    if let Some(sd) = &spec.sd_id {
+        o.sd_id.clone_from(sd);
+    }
+    o.msg_body = match spec.msg_body {
+        config::MsgBodySpec::Json => MsgBody::Json,
+        config::MsgBodySpec::Summary => MsgBody::Summary,
+    };
+    o.max_message_bytes = spec.max_message_bytes;
+    o
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::dispatch(cli) {
@@ -24,6 +60,10 @@ fn main() -> ExitCode {
             // A bad config is exit 2 (systemd's RestartPreventExitStatus=2): restarting cannot fix it.
             if let Some(c) = err.downcast_ref::<config::ConfigError>() {
                 eprintln!("defender-syslog: {c}");
+                return ExitCode::from(2);
+            }
+            if let Some(u) = err.downcast_ref::<UsageError>() {
+                eprintln!("defender-syslog: {u}");
                 return ExitCode::from(2);
             }
             eprintln!("defender-syslog: {err:#}");

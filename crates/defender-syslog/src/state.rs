@@ -33,11 +33,21 @@ pub enum StateError {
         "state file {path} is unreadable ({reason}); nothing was forwarded from a guessed position. \
          Inspect it, then choose where to restart: `defender-syslog state reset --destination {destination} --since <TIME>`"
     )]
-    Corrupt { path: PathBuf, destination: String, reason: String },
+    Corrupt {
+        path: PathBuf,
+        destination: String,
+        reason: String,
+    },
     #[error("cannot write state file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot use state directory {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The state directory.
@@ -57,10 +67,17 @@ impl StateStore {
 
     /// Creates the directory (mode 0700) if needed and checks it is writable.
     pub fn ensure_dir(&self) -> Result<(), StateError> {
-        let err = |source| StateError::Directory { path: self.dir.clone(), source };
+        let err = |source| StateError::Directory {
+            path: self.dir.clone(),
+            source,
+        };
         if !self.dir.exists() {
             use std::os::unix::fs::DirBuilderExt;
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(err)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(err)?;
         }
         let probe = self.dir.join(".write-test");
         File::create(&probe).map_err(err)?;
@@ -85,12 +102,19 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(corrupt(e.to_string())),
         };
-        let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a valid state file: {e}")))?;
+        let file: StateFile = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("not a valid state file: {e}")))?;
         if file.version != LAYOUT_VERSION {
-            return Err(corrupt(format!("layout version {} is not {LAYOUT_VERSION}", file.version)));
+            return Err(corrupt(format!(
+                "layout version {} is not {LAYOUT_VERSION}",
+                file.version
+            )));
         }
         if file.destination != destination {
-            return Err(corrupt(format!("it belongs to destination {:?}", file.destination)));
+            return Err(corrupt(format!(
+                "it belongs to destination {:?}",
+                file.destination
+            )));
         }
         Ok(Some(file))
     }
@@ -104,18 +128,29 @@ impl StateStore {
             resume: resume.clone(),
         };
         let path = self.path(destination);
-        let err = |source| StateError::Write { path: path.clone(), source };
+        let err = |source| StateError::Write {
+            path: path.clone(),
+            source,
+        };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| err(std::io::Error::other(e)))?;
         let tmp = self.dir.join(format!(".{destination}.cursor.json.tmp"));
         {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(err)?;
             f.write_all(&bytes).map_err(err)?;
             f.sync_all().map_err(err)?;
         }
         fs::rename(&tmp, &path).map_err(err)?;
         // The rename is durable only once the directory entry is.
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err)
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)
     }
 
     /// Every destination with a state file, sorted.
@@ -123,11 +158,21 @@ impl StateStore {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StateError::Directory { path: self.dir.clone(), source }),
+            Err(source) => {
+                return Err(StateError::Directory {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
         };
         let mut names: Vec<String> = entries
             .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".cursor.json").map(str::to_owned))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".cursor.json")
+                    .map(str::to_owned)
+            })
             .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
@@ -148,10 +193,16 @@ mod tests {
     fn save_then_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path());
-        assert!(store.load("siem").unwrap().is_none(), "no file = first start");
+        assert!(
+            store.load("siem").unwrap().is_none(),
+            "no file = first start"
+        );
         let resume = ResumePoint {
             watermark: Some(ts("2026-11-20T08:14:05.3966667Z")),
-            delivered: vec![VersionKey { id: "a".into(), last_update_time: ts("2026-11-20T08:14:05.3966667Z") }],
+            delivered: vec![VersionKey {
+                id: "a".into(),
+                last_update_time: ts("2026-11-20T08:14:05.3966667Z"),
+            }],
         };
         store.save("siem", &resume).unwrap();
         let back = store.load("siem").unwrap().unwrap();

@@ -5,4 +5,5 @@
 //!   failover between collector hosts.
 //!
 //! It never imports the fetcher: a pipeline in the binary hands it alerts from a bounded channel.
+pub mod format;
 pub mod transport;

@@ -13,7 +13,12 @@ use crate::state::StateStore;
 pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config_path);
     let cfg = config::load(&path)?;
-    println!("✓ config       {} ({} destination(s); credential: {})", path.display(), cfg.destinations.len(), cfg.credential_source);
+    println!(
+        "✓ config       {} ({} destination(s); credential: {})",
+        path.display(),
+        cfg.destinations.len(),
+        cfg.credential_source
+    );
     for w in &cfg.warnings {
         println!("! warning      {w}");
     }
@@ -78,5 +83,9 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
             }
         }
     });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -1,10 +1,113 @@
-//! `defender-syslog preview`.
+//! `defender-syslog preview`: print the exact messages a collector would receive (minus
+//! transport framing), one per line, for alerts read from a file or standard input.
 
-#[allow(unused_imports)]
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: Option<&Path>, args: crate::cli::PreviewArgs) -> anyhow::Result<ExitCode> {
-    let _ = (config, args);
-    anyhow::bail!("`preview` is not built yet")
+use forwarder::format::{Format, FormatOptions, Formatter, LeefVersion, MsgBody};
+
+use crate::cli::{FormatArg, LeefVersionArg, MsgBodyArg, PreviewArgs};
+use crate::config::{self, FormatKind};
+use crate::format_options;
+
+pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = base_options(config_path, &args)?;
+    if let Some(h) = &args.hostname {
+        opts.hostname.clone_from(h);
+    }
+    if let Some(n) = args.max_message_bytes {
+        opts.max_message_bytes = n;
+    }
+    if let Some(m) = args.msg_body {
+        opts.msg_body = match m {
+            MsgBodyArg::Json => MsgBody::Json,
+            MsgBodyArg::Summary => MsgBody::Summary,
+        };
+    }
+    opts.format = match args.format {
+        FormatArg::Rfc5424 => Format::Rfc5424,
+        FormatArg::Cef => Format::Cef,
+        FormatArg::Leef => {
+            let delimiter = match (&opts.format, args.leef_delimiter) {
+                (_, Some(d)) => d,
+                (Format::Leef { delimiter, .. }, None) => *delimiter,
+                _ => '^',
+            };
+            let version = match args.leef_version {
+                LeefVersionArg::V1 => LeefVersion::V1,
+                LeefVersionArg::V2 => LeefVersion::V2,
+            };
+            Format::Leef { version, delimiter }
+        }
+    };
+    let mut formatter =
+        Formatter::new(opts).map_err(|e| crate::usage_error(format!("preview: {e}")))?;
+
+    let (name, bytes) = read_input(&args.input)?;
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut buf = Vec::with_capacity(8192);
+    let mut bad = 0usize;
+    for item in alert_model::parse_alerts(&bytes) {
+        match item {
+            Ok(alert) => {
+                buf.clear();
+                formatter.format(&alert, &mut buf);
+                buf.push(b'\n');
+                w.write_all(&buf)?;
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("preview: {name}:{e}");
+            }
+        }
+    }
+    w.flush()?;
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Options from the config's destination when `--config` is given, else defaults.
+fn base_options(config_path: Option<&Path>, args: &PreviewArgs) -> anyhow::Result<FormatOptions> {
+    let Some(path) = config_path else {
+        return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn()));
+    };
+    let cfg = config::load(path)?;
+    let wanted = match args.format {
+        FormatArg::Rfc5424 => FormatKind::Rfc5424,
+        FormatArg::Leef => FormatKind::Leef,
+        FormatArg::Cef => FormatKind::Cef,
+    };
+    let dest = match &args.destination {
+        Some(n) => cfg
+            .destinations
+            .iter()
+            .find(|d| &d.name == n)
+            .ok_or_else(|| {
+                crate::usage_error(format!(
+                    "preview: no destination named {n:?} in {}",
+                    path.display()
+                ))
+            })?,
+        None => match cfg.destinations.iter().find(|d| d.format.kind == wanted) {
+            Some(d) => d,
+            None => return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn())),
+        },
+    };
+    Ok(format_options(&dest.format))
+}
+
+fn read_input(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        return Ok(("<stdin>".into(), bytes));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok((path.display().to_string(), bytes))
 }

@@ -16,14 +16,20 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
     let names: Vec<String> = cfg.destinations.iter().map(|d| d.name.clone()).collect();
     match args.action {
         StateAction::Show => {
-            println!("{:<16} {:<32} {:>9}  {}", "DESTINATION", "WATERMARK (lastUpdateTime)", "IN-WINDOW", "COMMITTED");
+            println!(
+                "{:<16} {:<32} {:>9}  {}",
+                "DESTINATION", "WATERMARK (lastUpdateTime)", "IN-WINDOW", "COMMITTED"
+            );
             let mut bad = false;
             for name in &names {
                 match store.load(name) {
                     Ok(Some(f)) => println!(
                         "{:<16} {:<32} {:>9}  {}",
                         name,
-                        f.resume.watermark.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                        f.resume
+                            .watermark
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         f.resume.delivered.len(),
                         f.updated
                     ),
@@ -40,9 +46,16 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
                 }
             }
             for orphan in store.list()?.into_iter().filter(|n| !names.contains(n)) {
-                println!("{orphan:<16} (state file of a destination no longer in the config: {})", store.path(&orphan).display());
+                println!(
+                    "{orphan:<16} (state file of a destination no longer in the config: {})",
+                    store.path(&orphan).display()
+                );
             }
-            Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if bad {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         StateAction::Reset { since, destination } => {
             let targets: Vec<&String> = match &destination {
@@ -60,8 +73,17 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
             };
             store.ensure_dir()?;
             for name in targets {
-                store.save(name, &ResumePoint { watermark: Some(watermark), delivered: Vec::new() })?;
-                println!("{name}: cursor reset; the next run forwards every alert version with lastUpdateTime >= {}", watermark.saturating_sub(cfg.poller.overlap));
+                store.save(
+                    name,
+                    &ResumePoint {
+                        watermark: Some(watermark),
+                        delivered: Vec::new(),
+                    },
+                )?;
+                println!(
+                    "{name}: cursor reset; the next run forwards every alert version with lastUpdateTime >= {}",
+                    watermark.saturating_sub(cfg.poller.overlap)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -75,6 +97,8 @@ fn parse_since(s: &str) -> anyhow::Result<Timestamp> {
     }
     match humantime::parse_duration(s.trim()) {
         Ok(d) => Ok(Timestamp::now().saturating_sub(d)),
-        Err(_) => anyhow::bail!("--since: expected an RFC 3339 time (2026-11-20T08:00:00Z) or a duration ago (24h), got {s:?}"),
+        Err(_) => anyhow::bail!(
+            "--since: expected an RFC 3339 time (2026-11-20T08:00:00Z) or a duration ago (24h), got {s:?}"
+        ),
     }
 }

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 
-pub use validate::{Config, DestinationConfig, FormatSpec, FormatKind, LeefVersionSpec, LogConfig, MsgBodySpec};
+pub use validate::{
+    Config, DestinationConfig, FormatKind, FormatSpec, LeefVersionSpec, LogConfig, MsgBodySpec,
+    machine_fqdn,
+};
 
 /// Where the config is read from when neither `--config` nor `$DEFENDER_SYSLOG_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/defender-syslog/config.toml";
@@ -77,19 +80,30 @@ fn env_provider() -> Env {
 
 /// Turns figment's multi-part error into our one-line form: file, key, what was expected.
 fn from_figment(path: &Path, e: figment::Error) -> ConfigError {
-    let e = e.into_iter().next().unwrap_or_else(|| figment::Error::from("invalid config".to_owned()));
+    let e = e
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| figment::Error::from("invalid config".to_owned()));
     let mut key = display_key(&e.path);
     let mut message = e.kind.to_string();
     if let figment::error::Kind::UnknownField(field, expected) = &e.kind {
         if !key.ends_with(field.as_str()) {
-            key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+            key = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
         }
         message = format!("unknown key; expected one of: {}", expected.join(", "));
     }
     if let figment::error::Kind::MissingField(field) = &e.kind
         && !key.ends_with(field.as_ref())
     {
-        key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+        key = if key.is_empty() {
+            field.to_string()
+        } else {
+            format!("{key}.{field}")
+        };
         message = "missing".into();
     }
     let from_env = e

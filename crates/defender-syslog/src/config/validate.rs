@@ -91,22 +91,39 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&self, key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) => humantime::parse_duration(v.trim())
-                .map_err(|_| self.err(key, format!("expected a duration like \"90s\", \"10m\" or \"24h\", got {v:?}"))),
+            Some(v) => humantime::parse_duration(v.trim()).map_err(|_| {
+                self.err(
+                    key,
+                    format!("expected a duration like \"90s\", \"10m\" or \"24h\", got {v:?}"),
+                )
+            }),
         }
     }
 
-    fn one_of<T: Copy>(&self, key: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+    fn one_of<T: Copy>(
+        &self,
+        key: &str,
+        value: &str,
+        choices: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
         choices
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
             .map(|(_, v)| *v)
             .ok_or_else(|| {
                 let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-                self.err(key, format!("expected one of {}, got {value:?}", names.join(", ")))
+                self.err(
+                    key,
+                    format!("expected one of {}, got {value:?}", names.join(", ")),
+                )
             })
     }
 }
@@ -114,12 +131,17 @@ impl Ctx<'_> {
 pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     let cx = Ctx { file };
     let mut warnings = Vec::new();
-    let defender = raw.defender.ok_or_else(|| cx.err("defender", "missing section [defender]"))?;
+    let defender = raw
+        .defender
+        .ok_or_else(|| cx.err("defender", "missing section [defender]"))?;
     let (api, credential_source) = api_config(&cx, &defender, &mut warnings)?;
     let poller = poller_config(&cx, &defender)?;
 
     if raw.destination.is_empty() {
-        return Err(cx.err("destination", "missing: add at least one [[destination]] section"));
+        return Err(cx.err(
+            "destination",
+            "missing: add at least one [[destination]] section",
+        ));
     }
     let mut names = HashSet::new();
     let mut destinations = Vec::with_capacity(raw.destination.len());
@@ -127,29 +149,62 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     for (i, d) in raw.destination.iter().enumerate() {
         let dest = destination(&cx, i, d, &hostname)?;
         if !names.insert(dest.name.clone()) {
-            return Err(cx.err(format!("destination[{i}].name"), format!("duplicate name {:?}: each destination needs its own (it names its state file)", dest.name)));
+            return Err(cx.err(
+                format!("destination[{i}].name"),
+                format!(
+                    "duplicate name {:?}: each destination needs its own (it names its state file)",
+                    dest.name
+                ),
+            ));
         }
         if dest.transport.kind != TransportKind::Tls {
             warnings.push(format!(
                 "destination {:?} uses {} without TLS: alerts cross the network in clear text",
                 dest.name,
-                if dest.transport.kind == TransportKind::Udp { "UDP (no delivery guarantee)" } else { "plain TCP" }
+                if dest.transport.kind == TransportKind::Udp {
+                    "UDP (no delivery guarantee)"
+                } else {
+                    "plain TCP"
+                }
             ));
         }
         destinations.push(dest);
     }
 
-    let state_dir = raw.state.directory.unwrap_or_else(|| PathBuf::from("/var/lib/defender-syslog"));
+    let state_dir = raw
+        .state
+        .directory
+        .unwrap_or_else(|| PathBuf::from("/var/lib/defender-syslog"));
     if !state_dir.is_absolute() {
-        return Err(cx.err("state.directory", format!("expected an absolute path, got {:?}", state_dir.display().to_string())));
+        return Err(cx.err(
+            "state.directory",
+            format!(
+                "expected an absolute path, got {:?}",
+                state_dir.display().to_string()
+            ),
+        ));
     }
     let level = raw.log.level.unwrap_or_else(|| "info".into());
-    cx.one_of("log.level", &level, &[("error", ()), ("warn", ()), ("info", ()), ("debug", ()), ("trace", ())])?;
+    cx.one_of(
+        "log.level",
+        &level,
+        &[
+            ("error", ()),
+            ("warn", ()),
+            ("info", ()),
+            ("debug", ()),
+            ("trace", ()),
+        ],
+    )?;
     let json = match raw.log.format.as_deref() {
         None => false,
         Some(f) => cx.one_of("log.format", f, &[("text", false), ("json", true)])?,
     };
-    let stats_interval = cx.duration("log.stats_interval", raw.log.stats_interval.as_deref(), Duration::from_secs(60))?;
+    let stats_interval = cx.duration(
+        "log.stats_interval",
+        raw.log.stats_interval.as_deref(),
+        Duration::from_secs(60),
+    )?;
     if stats_interval < Duration::from_secs(1) {
         return Err(cx.err("log.stats_interval", "expected at least 1s"));
     }
@@ -159,7 +214,11 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         poller,
         destinations,
         state_dir,
-        log: LogConfig { level: level.to_lowercase(), stats_interval, json },
+        log: LogConfig {
+            level: level.to_lowercase(),
+            stats_interval,
+            json,
+        },
         warnings,
         credential_source,
     })
@@ -172,27 +231,53 @@ fn required<'a>(cx: &Ctx<'_>, key: &str, v: Option<&'a String>) -> Result<&'a st
     }
 }
 
-fn api_config(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Result<(ApiConfig, String), ConfigError> {
+fn api_config(
+    cx: &Ctx<'_>,
+    d: &RawDefender,
+    warnings: &mut Vec<String>,
+) -> Result<(ApiConfig, String), ConfigError> {
     let tenant_id = required(cx, "defender.tenant_id", d.tenant_id.as_ref())?;
     let client_id = required(cx, "defender.client_id", d.client_id.as_ref())?;
-    for (key, v) in [("defender.tenant_id", tenant_id), ("defender.client_id", client_id)] {
+    for (key, v) in [
+        ("defender.tenant_id", tenant_id),
+        ("defender.client_id", client_id),
+    ] {
         if v.chars().all(|c| c == '0' || c == '-') {
-            return Err(cx.err(key, "still the all-zero placeholder: put your Entra app registration's id here"));
+            return Err(cx.err(
+                key,
+                "still the all-zero placeholder: put your Entra app registration's id here",
+            ));
         }
-        if v.chars().any(|c| c.is_whitespace() || c == '/' || c.is_control()) {
-            return Err(cx.err(key, format!("expected a GUID or a domain name, got {:?}", v.chars().take(60).collect::<String>())));
+        if v.chars()
+            .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+        {
+            return Err(cx.err(
+                key,
+                format!(
+                    "expected a GUID or a domain name, got {:?}",
+                    v.chars().take(60).collect::<String>()
+                ),
+            ));
         }
     }
     let (credential, source) = credential(cx, d, warnings)?;
     let mut api = ApiConfig::new(tenant_id, client_id, credential);
     if let Some(c) = &d.cloud {
         api.cloud = c.parse::<Cloud>().map_err(|_| {
-            cx.err("defender.cloud", format!("expected one of global, us, eu, uk, au, gcc, gcc-high, dod, got {c:?}"))
+            cx.err(
+                "defender.cloud",
+                format!("expected one of global, us, eu, uk, au, gcc, gcc-high, dod, got {c:?}"),
+            )
         })?;
     }
-    for (key, v) in [("defender.api_url", &d.api_url), ("defender.login_url", &d.login_url), ("defender.proxy", &d.proxy)] {
+    for (key, v) in [
+        ("defender.api_url", &d.api_url),
+        ("defender.login_url", &d.login_url),
+        ("defender.proxy", &d.proxy),
+    ] {
         if let Some(u) = v {
-            let parsed = url::Url::parse(u).map_err(|e| cx.err(key, format!("expected a URL, got {u:?} ({e})")))?;
+            let parsed = url::Url::parse(u)
+                .map_err(|e| cx.err(key, format!("expected a URL, got {u:?} ({e})")))?;
             if key != "defender.proxy" && parsed.scheme() != "https" {
                 return Err(cx.err(key, format!("expected an https:// URL, got {u:?}")));
             }
@@ -209,50 +294,92 @@ fn api_config(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Resu
     let mut budget = BudgetLimits::default();
     if let Some(n) = d.max_requests_per_minute {
         if n == 0 || n > budget.per_minute {
-            return Err(cx.err("defender.max_requests_per_minute", format!("expected 1 to {}, got {n}", budget.per_minute)));
+            return Err(cx.err(
+                "defender.max_requests_per_minute",
+                format!("expected 1 to {}, got {n}", budget.per_minute),
+            ));
         }
         budget.per_minute = n;
     }
     if let Some(n) = d.max_requests_per_hour {
         if n == 0 || n > budget.per_hour {
-            return Err(cx.err("defender.max_requests_per_hour", format!("expected 1 to {}, got {n}", budget.per_hour)));
+            return Err(cx.err(
+                "defender.max_requests_per_hour",
+                format!("expected 1 to {}, got {n}", budget.per_hour),
+            ));
         }
         budget.per_hour = n;
     }
     api.budget = budget;
-    api.request_timeout = cx.duration("defender.request_timeout", d.request_timeout.as_deref(), api.request_timeout)?;
+    api.request_timeout = cx.duration(
+        "defender.request_timeout",
+        d.request_timeout.as_deref(),
+        api.request_timeout,
+    )?;
     Ok((api, source))
 }
 
-fn credential(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Result<(Credential, String), ConfigError> {
+fn credential(
+    cx: &Ctx<'_>,
+    d: &RawDefender,
+    warnings: &mut Vec<String>,
+) -> Result<(Credential, String), ConfigError> {
     let cert = match (&d.certificate_file, &d.private_key_file) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
-        (Some(_), None) => return Err(cx.err("defender.private_key_file", "missing: certificate_file needs private_key_file")),
-        (None, Some(_)) => return Err(cx.err("defender.certificate_file", "missing: private_key_file needs certificate_file")),
+        (Some(_), None) => {
+            return Err(cx.err(
+                "defender.private_key_file",
+                "missing: certificate_file needs private_key_file",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(cx.err(
+                "defender.certificate_file",
+                "missing: private_key_file needs certificate_file",
+            ));
+        }
     };
     let explicit_secret = d.client_secret.is_some() || d.client_secret_file.is_some();
     if cert.is_some() && explicit_secret {
-        return Err(cx.err("defender.certificate_file", "set either a client secret or certificate credentials, not both"));
+        return Err(cx.err(
+            "defender.certificate_file",
+            "set either a client secret or certificate credentials, not both",
+        ));
     }
     if let Some(s) = &d.client_secret {
         if s.trim().is_empty() {
             return Err(cx.err("defender.client_secret", "is empty"));
         }
-        return Ok((Credential::Secret(Secret::new(s.trim())), "client_secret (config or environment)".into()));
+        return Ok((
+            Credential::Secret(Secret::new(s.trim())),
+            "client_secret (config or environment)".into(),
+        ));
     }
     if let Some(path) = &d.client_secret_file {
-        let secret = Secret::from_file(path).map_err(|e| cx.err("defender.client_secret_file", e.to_string()))?;
+        let secret = Secret::from_file(path)
+            .map_err(|e| cx.err("defender.client_secret_file", e.to_string()))?;
         warn_if_others_can_read(path, "defender.client_secret_file", warnings);
-        return Ok((Credential::Secret(secret), format!("client_secret_file {}", path.display())));
+        return Ok((
+            Credential::Secret(secret),
+            format!("client_secret_file {}", path.display()),
+        ));
     }
     if let Some((cert, key)) = cert {
-        let cert_pem = std::fs::read_to_string(cert)
-            .map_err(|e| cx.err("defender.certificate_file", format!("cannot read {}: {e}", cert.display())))?;
+        let cert_pem = std::fs::read_to_string(cert).map_err(|e| {
+            cx.err(
+                "defender.certificate_file",
+                format!("cannot read {}: {e}", cert.display()),
+            )
+        })?;
         if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(cx.err("defender.certificate_file", format!("{} holds no PEM certificate", cert.display())));
+            return Err(cx.err(
+                "defender.certificate_file",
+                format!("{} holds no PEM certificate", cert.display()),
+            ));
         }
-        let key_pem = Secret::from_file(key).map_err(|e| cx.err("defender.private_key_file", e.to_string()))?;
+        let key_pem = Secret::from_file(key)
+            .map_err(|e| cx.err("defender.private_key_file", e.to_string()))?;
         warn_if_others_can_read(key, "defender.private_key_file", warnings);
         return Ok((
             Credential::Certificate { cert_pem, key_pem },
@@ -262,9 +389,16 @@ fn credential(cx: &Ctx<'_>, d: &RawDefender, warnings: &mut Vec<String>) -> Resu
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let path = Path::new(&dir).join(CREDENTIAL_NAME);
         if path.exists() {
-            let secret = Secret::from_file(&path)
-                .map_err(|e| cx.err("defender.client_secret", format!("systemd credential {CREDENTIAL_NAME}: {e}")))?;
-            return Ok((Credential::Secret(secret), format!("systemd credential {CREDENTIAL_NAME}")));
+            let secret = Secret::from_file(&path).map_err(|e| {
+                cx.err(
+                    "defender.client_secret",
+                    format!("systemd credential {CREDENTIAL_NAME}: {e}"),
+                )
+            })?;
+            return Ok((
+                Credential::Secret(secret),
+                format!("systemd credential {CREDENTIAL_NAME}"),
+            ));
         }
     }
     Err(cx.err(
@@ -297,32 +431,67 @@ fn readable(cx: &Ctx<'_>, key: &str, path: &Path) -> Result<(), ConfigError> {
 
 fn poller_config(cx: &Ctx<'_>, d: &RawDefender) -> Result<PollerConfig, ConfigError> {
     let mut p = PollerConfig::default();
-    p.poll_interval = cx.duration("defender.poll_interval", d.poll_interval.as_deref(), p.poll_interval)?;
+    p.poll_interval = cx.duration(
+        "defender.poll_interval",
+        d.poll_interval.as_deref(),
+        p.poll_interval,
+    )?;
     p.overlap = cx.duration("defender.overlap", d.overlap.as_deref(), p.overlap)?;
-    p.initial_lookback = cx.duration("defender.initial_lookback", d.initial_lookback.as_deref(), p.initial_lookback)?;
+    p.initial_lookback = cx.duration(
+        "defender.initial_lookback",
+        d.initial_lookback.as_deref(),
+        p.initial_lookback,
+    )?;
     if p.poll_interval < Duration::from_millis(100) {
         return Err(cx.err("defender.poll_interval", "expected at least 100ms"));
     }
     if let Some(n) = d.page_size {
         if !(1..=10_000).contains(&n) {
-            return Err(cx.err("defender.page_size", format!("expected 1 to 10000 (the API's $top limit), got {n}")));
+            return Err(cx.err(
+                "defender.page_size",
+                format!("expected 1 to 10000 (the API's $top limit), got {n}"),
+            ));
         }
         p.page_size = n;
     }
     Ok(p)
 }
 
-fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -> Result<DestinationConfig, ConfigError> {
+fn destination(
+    cx: &Ctx<'_>,
+    i: usize,
+    d: &RawDestination,
+    default_host: &str,
+) -> Result<DestinationConfig, ConfigError> {
     let key = |k: &str| format!("destination[{i}].{k}");
     let name = required(cx, &key("name"), d.name.as_ref())?.to_owned();
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        return Err(cx.err(key("name"), format!("expected letters, digits, '-', '_' or '.', got {name:?}")));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || name.starts_with('.')
+    {
+        return Err(cx.err(
+            key("name"),
+            format!("expected letters, digits, '-', '_' or '.', got {name:?}"),
+        ));
     }
     let format = required(cx, &key("format"), d.format.as_ref())?;
-    let kind = cx.one_of(&key("format"), format, &[("rfc5424", FormatKind::Rfc5424), ("leef", FormatKind::Leef), ("cef", FormatKind::Cef)])?;
+    let kind = cx.one_of(
+        &key("format"),
+        format,
+        &[
+            ("rfc5424", FormatKind::Rfc5424),
+            ("leef", FormatKind::Leef),
+            ("cef", FormatKind::Cef),
+        ],
+    )?;
     let leef_version = match &d.leef_version {
         None => LeefVersionSpec::V2,
-        Some(v) => cx.one_of(&key("leef_version"), v, &[("1.0", LeefVersionSpec::V1), ("2.0", LeefVersionSpec::V2)])?,
+        Some(v) => cx.one_of(
+            &key("leef_version"),
+            v,
+            &[("1.0", LeefVersionSpec::V1), ("2.0", LeefVersionSpec::V2)],
+        )?,
     };
     let leef_delimiter = match &d.leef_delimiter {
         None => None,
@@ -330,18 +499,35 @@ fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -
             let mut chars = s.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) if !c.is_control() || c == '\t' => Some(c),
-                _ => return Err(cx.err(key("leef_delimiter"), format!("expected one character, got {s:?}"))),
+                _ => {
+                    return Err(cx.err(
+                        key("leef_delimiter"),
+                        format!("expected one character, got {s:?}"),
+                    ));
+                }
             }
         }
     };
     let transport = required(cx, &key("transport"), d.transport.as_ref())?;
-    let tkind = cx.one_of(&key("transport"), transport, &[("tls", TransportKind::Tls), ("tcp", TransportKind::Tcp), ("udp", TransportKind::Udp)])?;
+    let tkind = cx.one_of(
+        &key("transport"),
+        transport,
+        &[
+            ("tls", TransportKind::Tls),
+            ("tcp", TransportKind::Tcp),
+            ("udp", TransportKind::Udp),
+        ],
+    )?;
     let addresses = d.addresses.clone().unwrap_or_default();
     if addresses.is_empty() {
         return Err(cx.err(key("addresses"), "missing: give at least one \"host:port\""));
     }
     let mut t = TransportConfig::new(tkind, addresses);
-    for (k, v) in [("ca_file", &d.ca_file), ("client_cert_file", &d.client_cert_file), ("client_key_file", &d.client_key_file)] {
+    for (k, v) in [
+        ("ca_file", &d.ca_file),
+        ("client_cert_file", &d.client_cert_file),
+        ("client_key_file", &d.client_key_file),
+    ] {
         if let Some(p) = v {
             readable(cx, &key(k), p)?;
         }
@@ -355,17 +541,31 @@ fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -
         t.tls.use_system_roots = b;
     }
     if let Some(f) = &d.framing {
-        t.framing = cx.one_of(&key("framing"), f, &[("octet-counting", Framing::OctetCounting), ("lf", Framing::Lf)])?;
+        t.framing = cx.one_of(
+            &key("framing"),
+            f,
+            &[
+                ("octet-counting", Framing::OctetCounting),
+                ("lf", Framing::Lf),
+            ],
+        )?;
     }
     let max_message_bytes = d.max_message_bytes.unwrap_or(8192);
     if !(480..=1024 * 1024).contains(&max_message_bytes) {
-        return Err(cx.err(key("max_message_bytes"), format!("expected 480 to 1048576, got {max_message_bytes}")));
+        return Err(cx.err(
+            key("max_message_bytes"),
+            format!("expected 480 to 1048576, got {max_message_bytes}"),
+        ));
     }
     t.max_message_bytes = max_message_bytes;
     if let Some(n) = d.max_inflight_bytes {
         t.max_inflight_bytes = n;
     }
-    t.connect_timeout = cx.duration(&key("connect_timeout"), d.connect_timeout.as_deref(), t.connect_timeout)?;
+    t.connect_timeout = cx.duration(
+        &key("connect_timeout"),
+        d.connect_timeout.as_deref(),
+        t.connect_timeout,
+    )?;
     if let Some(f) = &d.failback_after {
         t.failback_after = if f.trim() == "never" {
             None
@@ -373,7 +573,8 @@ fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -
             Some(cx.duration(&key("failback_after"), Some(f), Duration::ZERO)?)
         };
     }
-    t.validate().map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
+    t.validate()
+        .map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
 
     let facility = match &d.facility {
         None => 10, // authpriv: security messages (RFC 5424 §6.2.1 code 10)
@@ -385,9 +586,19 @@ fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -
     };
     let msg_body = match &d.msg_body {
         None => MsgBodySpec::Json,
-        Some(m) => cx.one_of(&key("msg_body"), m, &[("json", MsgBodySpec::Json), ("summary", MsgBodySpec::Summary)])?,
+        Some(m) => cx.one_of(
+            &key("msg_body"),
+            m,
+            &[
+                ("json", MsgBodySpec::Json),
+                ("summary", MsgBodySpec::Summary),
+            ],
+        )?,
     };
-    let hostname = d.hostname.clone().unwrap_or_else(|| default_host.to_owned());
+    let hostname = d
+        .hostname
+        .clone()
+        .unwrap_or_else(|| default_host.to_owned());
     Ok(DestinationConfig {
         name,
         format: FormatSpec {
@@ -405,7 +616,10 @@ fn destination(cx: &Ctx<'_>, i: usize, d: &RawDestination, default_host: &str) -
 }
 
 fn facility_by_name(s: &str) -> Option<u8> {
-    const NAMES: [&str; 12] = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"];
+    const NAMES: [&str; 12] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp",
+    ];
     let s = s.trim().to_ascii_lowercase();
     if let Some(n) = NAMES.iter().position(|n| *n == s) {
         return u8::try_from(n).ok();

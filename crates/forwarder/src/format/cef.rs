@@ -1,0 +1,183 @@
+//! ArcSight CEF 0 (formats.md §4), following Microsoft's Defender→ArcSight mapping (§4.6).
+//!
+//! `CEF:0|Microsoft|Defender for Endpoint|1.0|<class id>|<title>|<severity>|key=value …`
+//! Header fields escape `\` and `|`; extension values escape `\`, `=`, and encode CR/LF as `\r`
+//! `\n`; other control characters become spaces. Values longer than the dictionary's cap for
+//! their key are cut with `…` and the message is marked `cn3=1 cn3Label=Truncated`.
+//! The whole alert id is always in `cs2` (cap 4000); `externalId` (cap 40) carries it only
+//! when it fits.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use alert_model::{Alert, Timestamp};
+
+use super::fields;
+use super::leef::{DEFAULT_EVENT_ID, PRODUCT, PRODUCT_VERSION, VENDOR};
+use super::text::{cut, push_cef_ext, push_cef_header};
+
+pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
+    let capped = std::cell::Cell::new(false);
+    out.extend_from_slice(b"CEF:0|");
+    let header = |s: &str, cap: usize, out: &mut Vec<u8>| {
+        let (v, was) = cut(s, cap);
+        capped.set(capped.get() | was);
+        push_cef_header(out, &v);
+        out.push(b'|');
+    };
+    header(VENDOR, 63, out);
+    header(PRODUCT, 63, out);
+    header(PRODUCT_VERSION, 31, out);
+    header(
+        alert
+            .detector_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_EVENT_ID),
+        1023,
+        out,
+    );
+    header(alert.title.as_deref().unwrap_or("Defender alert"), 512, out);
+    out.extend_from_slice(fields::cef_severity(alert).as_bytes());
+    out.push(b'|');
+
+    let mut first = true;
+    let mut ext = |key: &str, value: &str, cap: usize, out: &mut Vec<u8>| {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'=');
+        let (v, was) = cut(value, cap);
+        capped.set(capped.get() | was);
+        push_cef_ext(out, &v);
+    };
+    let ms = |t: &Option<Timestamp>| t.map(|t| t.unix_millis().to_string());
+    let file = fields::file_evidence(alert);
+    let user = alert.related_user.as_ref();
+    let ips: Vec<IpAddr> = fields::evidence_ips(alert)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let v4: Option<Ipv4Addr> = ips.iter().find_map(|ip| match ip {
+        IpAddr::V4(v) => Some(*v),
+        IpAddr::V6(_) => None,
+    });
+    let v6 = ips.iter().find(|ip| ip.is_ipv6());
+    let id = alert.id.as_deref();
+    let opt = |o: &Option<String>| o.clone();
+    let pairs: [(&str, Option<String>, usize); 37] = [
+        ("rt", ms(&alert.last_update_time), 32),
+        ("start", ms(&alert.first_event_time), 32),
+        ("end", ms(&alert.last_event_time), 32),
+        (
+            "externalId",
+            id.filter(|i| i.len() <= 40).map(str::to_owned),
+            40,
+        ),
+        ("cat", opt(&alert.category), 1023),
+        ("sourceServiceName", opt(&alert.detection_source), 1023),
+        ("shost", opt(&alert.computer_dns_name), 1023),
+        ("suser", user.and_then(|u| u.user_name.clone()), 1023),
+        ("sntdom", user.and_then(|u| u.domain_name.clone()), 255),
+        ("fname", file.and_then(|e| e.file_name.clone()), 1023),
+        ("filePath", file.and_then(|e| e.file_path.clone()), 1023),
+        ("fileHash", file.and_then(|e| e.sha1.clone()), 255),
+        ("src", v4.map(|v| v.to_string()), 64),
+        ("c6a1", v6.map(|v| v.to_string()), 64),
+        ("c6a1Label", v6.map(|_| "EvidenceIPv6".to_owned()), 1023),
+        (
+            "request",
+            fields::evidence_url(alert).map(str::to_owned),
+            1023,
+        ),
+        ("cs1", opt(&alert.threat_name), 4000),
+        (
+            "cs1Label",
+            alert.threat_name.as_ref().map(|_| "ThreatName".to_owned()),
+            1023,
+        ),
+        ("cs2", id.map(str::to_owned), 4000),
+        ("cs2Label", id.map(|_| "AlertId".to_owned()), 1023),
+        ("cs3", alert.last_update_time.map(|t| t.to_string()), 4000),
+        (
+            "cs3Label",
+            alert.last_update_time.map(|_| "LastUpdateTime".to_owned()),
+            1023,
+        ),
+        ("cs4", opt(&alert.threat_family_name), 4000),
+        (
+            "cs4Label",
+            alert
+                .threat_family_name
+                .as_ref()
+                .map(|_| "ThreatFamily".to_owned()),
+            1023,
+        ),
+        ("cs5", opt(&alert.status), 4000),
+        (
+            "cs5Label",
+            alert.status.as_ref().map(|_| "Status".to_owned()),
+            1023,
+        ),
+        ("cs6", file.and_then(|e| e.sha256.clone()), 4000),
+        (
+            "cs6Label",
+            file.and_then(|e| e.sha256.as_ref())
+                .map(|_| "Sha256".to_owned()),
+            1023,
+        ),
+        ("cn1", alert.incident_id.map(|n| n.to_string()), 32),
+        (
+            "cn1Label",
+            alert.incident_id.map(|_| "IncidentId".to_owned()),
+            1023,
+        ),
+        ("cn2", alert.investigation_id.map(|n| n.to_string()), 32),
+        (
+            "cn2Label",
+            alert.investigation_id.map(|_| "InvestigationId".to_owned()),
+            1023,
+        ),
+        ("flexString1", fields::portal_link(alert), 1023),
+        ("flexString1Label", id.map(|_| "AlertLink".to_owned()), 128),
+        ("flexString2", fields::mitre(alert), 1023),
+        (
+            "flexString2Label",
+            fields::mitre(alert).map(|_| "MitreTechniques".to_owned()),
+            128,
+        ),
+        ("deviceCustomDate1", ms(&alert.alert_creation_time), 32),
+    ];
+    for (k, v, cap) in pairs {
+        if let Some(v) = v {
+            ext(k, &v, cap, out);
+        }
+    }
+    if alert.alert_creation_time.is_some() {
+        ext("deviceCustomDate1Label", "AlertCreationTime", 1023, out);
+    }
+    let custom: [(&str, &Option<String>); 7] = [
+        ("MicrosoftDefenderClassification", &alert.classification),
+        ("MicrosoftDefenderDetermination", &alert.determination),
+        ("MicrosoftDefenderAssignedTo", &alert.assigned_to),
+        (
+            "MicrosoftDefenderInvestigationState",
+            &alert.investigation_state,
+        ),
+        ("MicrosoftDefenderMachineId", &alert.machine_id),
+        ("MicrosoftDefenderRbacGroupName", &alert.rbac_group_name),
+        ("MicrosoftDefenderAadTenantId", &alert.aad_tenant_id),
+    ];
+    for (k, v) in custom {
+        if let Some(v) = v {
+            ext(k, v, 1023, out);
+        }
+    }
+    if let Some(d) = &alert.description {
+        ext("msg", d, 1023, out);
+    }
+    if truncated || capped.get() {
+        ext("cn3", "1", 8, out);
+        ext("cn3Label", "Truncated", 1023, out);
+    }
+}

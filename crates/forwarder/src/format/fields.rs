@@ -1,0 +1,74 @@
+//! Values derived from an alert that more than one format uses: severities, the evidence entity
+//! that supplies file / IP / URL fields, the portal link.
+
+use alert_model::{Alert, Evidence};
+
+/// Defender severity → RFC 5424 severity (0 emergency … 7 debug).
+pub fn syslog_severity(alert: &Alert) -> u8 {
+    match alert.severity.as_deref() {
+        Some("High") => 2,
+        Some("Medium") => 3,
+        Some("Low") => 4,
+        Some("Informational") => 6,
+        _ => 5,
+    }
+}
+
+/// Defender severity → LEEF `sev` (1–10), `None` when Defender gives none we know.
+pub fn leef_severity(alert: &Alert) -> Option<u8> {
+    match alert.severity.as_deref() {
+        Some("High") => Some(8),
+        Some("Medium") => Some(5),
+        Some("Low") => Some(3),
+        Some("Informational") => Some(1),
+        _ => None,
+    }
+}
+
+/// Defender severity → CEF header severity (0–10, or `Unknown`).
+pub fn cef_severity(alert: &Alert) -> &'static str {
+    match alert.severity.as_deref() {
+        Some("High") => "8",
+        Some("Medium") => "5",
+        Some("Low") => "3",
+        Some("Informational") => "1",
+        _ => "Unknown",
+    }
+}
+
+/// The first evidence entity that names a file (File or Process).
+pub fn file_evidence(alert: &Alert) -> Option<&Evidence> {
+    alert
+        .evidence()
+        .iter()
+        .find(|e| e.file_name.is_some() || e.sha1.is_some())
+}
+
+/// IP addresses from Ip evidence, in order.
+pub fn evidence_ips(alert: &Alert) -> impl Iterator<Item = &str> {
+    alert
+        .evidence()
+        .iter()
+        .filter_map(|e| e.ip_address.as_deref())
+}
+
+/// The first URL from Url evidence.
+pub fn evidence_url(alert: &Alert) -> Option<&str> {
+    alert.evidence().iter().find_map(|e| e.url.as_deref())
+}
+
+/// The Defender portal page of the alert.
+pub fn portal_link(alert: &Alert) -> Option<String> {
+    let id = alert.id.as_deref()?;
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    Some(format!("https://security.microsoft.com/alerts/{safe}"))
+}
+
+/// MITRE technique ids joined with `,`.
+pub fn mitre(alert: &Alert) -> Option<String> {
+    let m = alert.mitre_techniques.as_ref().filter(|m| !m.is_empty())?;
+    Some(m.join(","))
+}

@@ -1,0 +1,97 @@
+//! What gets cut when a message would exceed `max_message_bytes`, least important first:
+//! 1. evidence (the alert's entity list), 2. the description, 3. every other free-text value,
+//! ever shorter, 4. as a last resort the id itself (only a hostile, kilobyte-long id gets there).
+//! Each cut value ends in `…`, and the message carries a `truncated` marker.
+
+use alert_model::Alert;
+
+use super::text::cut;
+
+/// One level of cutting; levels are tried in order until the message fits.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    drop_evidence: bool,
+    description_max: Option<usize>,
+    value_max: Option<usize>,
+    cut_id: bool,
+}
+
+const fn level(description_max: Option<usize>, value_max: Option<usize>, cut_id: bool) -> Level {
+    Level {
+        drop_evidence: true,
+        description_max,
+        value_max,
+        cut_id,
+    }
+}
+
+pub const LEVELS: &[Level] = &[
+    level(None, None, false),
+    level(Some(1024), None, false),
+    level(Some(256), None, false),
+    level(Some(64), Some(1024), false),
+    level(Some(32), Some(256), false),
+    level(Some(16), Some(64), false),
+    level(Some(8), Some(24), false),
+    level(Some(8), Some(16), true),
+];
+
+/// A copy of `alert` cut according to `l`.
+pub fn apply(alert: &Alert, l: &Level) -> Alert {
+    let mut a = alert.clone();
+    if l.drop_evidence {
+        a.evidence = None;
+    }
+    let shorten = |s: &mut Option<String>, max: Option<usize>| {
+        if let (Some(v), Some(max)) = (s.as_mut(), max) {
+            let (c, was) = cut(v, max);
+            if was {
+                *v = c.into_owned();
+            }
+        }
+    };
+    shorten(&mut a.description, l.description_max);
+    if let Some(max) = l.value_max {
+        for s in [
+            &mut a.title,
+            &mut a.assigned_to,
+            &mut a.severity,
+            &mut a.status,
+            &mut a.classification,
+            &mut a.determination,
+            &mut a.investigation_state,
+            &mut a.detection_source,
+            &mut a.detector_id,
+            &mut a.category,
+            &mut a.threat_family_name,
+            &mut a.threat_name,
+            &mut a.machine_id,
+            &mut a.computer_dns_name,
+            &mut a.rbac_group_name,
+            &mut a.aad_tenant_id,
+        ] {
+            shorten(s, Some(max));
+        }
+        if let Some(u) = a.related_user.as_mut() {
+            shorten(&mut u.user_name, Some(max));
+            shorten(&mut u.domain_name, Some(max));
+            u.extra.clear();
+        }
+        if let Some(m) = a.mitre_techniques.as_mut() {
+            m.truncate(8);
+            for t in m.iter_mut() {
+                let mut o = Some(std::mem::take(t));
+                shorten(&mut o, Some(max));
+                *t = o.unwrap_or_default();
+            }
+        }
+        a.logged_on_users = None;
+        a.comments = None;
+        // Unknown fields may be anything; at this level they are dropped from the JSON body.
+        a.extra.clear();
+    }
+    if l.cut_id {
+        shorten(&mut a.id, Some(64));
+    }
+    a
+}

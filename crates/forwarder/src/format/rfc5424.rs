@@ -1,0 +1,136 @@
+//! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME defender-syslog - ALERT [sd-id k="v" …] MSG`.
+//!
+//! - PRI = facility × 8 + a severity mapped from Defender's (High 2, Medium 3, Low 4,
+//!   Informational 6, other 5).
+//! - TIMESTAMP = the alert's `lastUpdateTime` (this version's time), six fractional digits, `Z`.
+//! - MSGID `ALERT`; PROCID `-`.
+//! - One SD-ELEMENT with the key fields (docs/formats.md lists them); `"` `\` `]` escaped.
+//! - MSG: the alert as compact JSON (lossless: unknown fields included; JSON escapes every
+//!   control character) or a summary line. No BOM: MSG-ANY, as most collectors expect.
+
+use alert_model::Alert;
+
+use super::fields;
+use super::text::{push_replaced, push_sd_value};
+use super::{FormatOptions, MsgBody};
+
+/// APP-NAME of every message.
+pub const APP_NAME: &str = "defender-syslog";
+/// MSGID of alert messages.
+pub const MSGID: &str = "ALERT";
+
+/// Writes `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID` (no trailing space).
+pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
+    let pri = u16::from(opts.facility) * 8 + u16::from(fields::syslog_severity(alert));
+    out.push(b'<');
+    push_u64(out, u64::from(pri));
+    out.extend_from_slice(b">1 ");
+    match alert.last_update_time.or(alert.alert_creation_time) {
+        Some(t) => out.extend_from_slice(t.to_rfc5424().as_bytes()),
+        None => out.push(b'-'),
+    }
+    out.push(b' ');
+    out.extend_from_slice(opts.hostname.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(APP_NAME.as_bytes());
+    out.extend_from_slice(b" - ");
+    out.extend_from_slice(MSGID.as_bytes());
+}
+
+/// A whole RFC 5424 message.
+pub fn write(
+    opts: &FormatOptions,
+    alert: &Alert,
+    truncated: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    write_header(opts, alert, out);
+    out.push(b' ');
+    write_sd(opts, alert, truncated, out);
+    out.push(b' ');
+    match opts.msg_body {
+        MsgBody::Json => {
+            scratch.clear();
+            // Serialising our own model into a Vec cannot fail (no maps with non-string keys).
+            if serde_json::to_writer(&mut *scratch, alert).is_ok() {
+                out.extend_from_slice(scratch);
+            } else {
+                out.extend_from_slice(b"{}");
+            }
+        }
+        MsgBody::Summary => write_summary(alert, out),
+    }
+}
+
+fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
+    out.push(b'[');
+    out.extend_from_slice(opts.sd_id.as_bytes());
+    let mut param = |name: &str, value: &str| {
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        push_sd_value(out, value);
+        out.push(b'"');
+    };
+    let s = |o: &Option<String>| o.as_deref().map(str::to_owned);
+    let t = |o: &Option<alert_model::Timestamp>| o.map(|t| t.to_string());
+    let n = |o: &Option<i64>| o.map(|n| n.to_string());
+    let entries: [(&str, Option<String>); 16] = [
+        ("id", s(&alert.id)),
+        ("lastUpdateTime", t(&alert.last_update_time)),
+        ("severity", s(&alert.severity)),
+        ("status", s(&alert.status)),
+        ("category", s(&alert.category)),
+        ("title", s(&alert.title)),
+        ("detectionSource", s(&alert.detection_source)),
+        ("computerDnsName", s(&alert.computer_dns_name)),
+        ("incidentId", n(&alert.incident_id)),
+        ("classification", s(&alert.classification)),
+        ("determination", s(&alert.determination)),
+        ("assignedTo", s(&alert.assigned_to)),
+        ("threatName", s(&alert.threat_name)),
+        ("mitreTechniques", fields::mitre(alert)),
+        ("alertCreationTime", t(&alert.alert_creation_time)),
+        ("truncated", truncated.then(|| "true".to_owned())),
+    ];
+    for (name, value) in entries {
+        if let Some(v) = value {
+            param(name, &v);
+        }
+    }
+    out.push(b']');
+}
+
+fn write_summary(alert: &Alert, out: &mut Vec<u8>) {
+    let or = |o: &Option<String>, d: &'static str| o.clone().unwrap_or_else(|| d.to_owned());
+    let line = format!(
+        "{} {} alert \"{}\" on {} (status {}, id {}, lastUpdateTime {})",
+        or(&alert.severity, "Unknown-severity"),
+        or(&alert.category, "uncategorised"),
+        or(&alert.title, "untitled"),
+        or(&alert.computer_dns_name, "no device"),
+        or(&alert.status, "unknown"),
+        or(&alert.id, "-"),
+        alert
+            .last_update_time
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into()),
+    );
+    push_replaced(out, &line, &[]);
+}
+
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
