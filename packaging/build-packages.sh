@@ -168,6 +168,7 @@ rpmbuild -bb --quiet \
   --define "pkg_version $VERSION" \
   --define "pkg_release $RELEASE" \
   --define "has_formats $HAS_FORMATS" \
+  --define "changelog_date $(LC_ALL=C date -u -d "@$WHEN" '+%a %b %d %Y')" \
   --define "stage $RPMSTAGE" \
   packaging/rpm/$PKG.spec
 RPM=$OUT/$PKG-$VERSION-$RELEASE.x86_64.rpm
