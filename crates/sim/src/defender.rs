@@ -158,6 +158,9 @@ pub struct ServedVersion {
     pub request: u64,
     pub id: Option<String>,
     pub last_update_time: Option<Timestamp>,
+    /// The request sequence number after which this version existed in the tenant (0 = from
+    /// the start). Lets an oracle tell "existed but not fetched yet" from "appeared late".
+    pub visible_since: u64,
 }
 
 impl ServedVersion {

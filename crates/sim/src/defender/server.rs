@@ -348,6 +348,8 @@ fn alerts(
     };
     let st = &mut *guard;
     st.alerts_requests += 1;
+    // Hooks run "during" this request: what they put is visible from this request on.
+    st.store.clock = record.seq.saturating_sub(1);
     let n = st.alerts_requests;
     if let Some(hooks) = st.hooks.remove(&n) {
         for h in hooks {
@@ -506,15 +508,19 @@ fn alerts(
             .and_then(|s| Timestamp::parse(s).ok());
         record.items += 1;
         if shared.opts.record_served {
+            let visible_since = id.as_deref().map_or(0, |i| st.store.visible_since(i));
             st.served_pending.push(ServedVersion {
                 request: 0,
                 id,
                 last_update_time: lut,
+                visible_since,
             });
         }
     }
     body.extend_from_slice(b"]}");
     let served = std::mem::take(&mut st.served_pending);
+    // Versions put by the test between requests become visible after this one.
+    st.store.clock = record.seq;
     let broken = poisoned || corrupt.is_some();
     if broken {
         // Nothing in a broken page counts as served: the client could not read it.

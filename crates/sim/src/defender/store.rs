@@ -103,6 +103,10 @@ pub struct Store {
     /// Alerts in the `value` array that lack `id` or `lastUpdateTime`: served with every page
     /// whose filter admits anything, in front of the ordered alerts.
     pub unkeyed: Vec<Value>,
+    /// The mock's request sequence number when the store was last touched by a request;
+    /// versions put now become visible "after request `clock`".
+    pub clock: u64,
+    visible_since: HashMap<String, u64>,
 }
 
 impl Store {
@@ -146,6 +150,7 @@ impl Store {
         };
         self.remove(&id);
         self.current.insert(id.clone(), lut);
+        self.visible_since.insert(id.clone(), self.clock);
         self.explicit.insert((lut, id), Body::Json(Arc::new(alert)));
         true
     }
@@ -164,6 +169,12 @@ impl Store {
             return Some(self.render_generated(i));
         }
         None
+    }
+
+    /// The request sequence number after which the current version of `id` became visible
+    /// (0 for generated alerts never updated).
+    pub fn visible_since(&self, id: &str) -> u64 {
+        self.visible_since.get(id).copied().unwrap_or(0)
     }
 
     /// The current version of alert `id`.
