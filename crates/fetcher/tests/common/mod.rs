@@ -197,6 +197,7 @@ pub fn keys(v: &[VersionKey]) -> HashSet<VersionKey> {
 /// - checkpoint k belongs to the k-th readable page; its watermark never decreases and never
 ///   passes a version served up to that page but not yet emitted;
 /// - the request log never shows more than 100 API requests in 60 s or 1,500 in an hour.
+///
 /// Also (strict): no checkpoint passes a version that already existed in the tenant when its
 /// page was served but was emitted only later. Tests that insert alerts with an old
 /// `lastUpdateTime` on purpose (late visibility) use [`check_conservation_allowing_late`].
