@@ -60,6 +60,9 @@ pub struct Options {
     pub max_frame: usize,
     /// SO_RCVBUF for accepted connections (small values make backpressure appear quickly).
     pub recv_buffer: Option<u32>,
+    /// Keep every frame for [`Collector::messages`] (default); false only counts them
+    /// (benchmarks, which would otherwise grow without bound).
+    pub keep_messages: bool,
 }
 
 impl Options {
@@ -70,6 +73,7 @@ impl Options {
             framing: StreamFraming::OctetCounting,
             max_frame: 1024 * 1024,
             recv_buffer: None,
+            keep_messages: true,
         }
     }
     pub fn tls(config: Arc<rustls::ServerConfig>) -> Self {
@@ -275,12 +279,16 @@ impl Inner {
         if frames.is_empty() {
             return;
         }
-        let n = {
-            let mut m = lock(&self.messages);
-            m.extend(frames);
-            m.len()
-        };
-        self.count.send_replace(n);
+        if self.opts.keep_messages {
+            let n = {
+                let mut m = lock(&self.messages);
+                m.extend(frames);
+                m.len()
+            };
+            self.count.send_replace(n);
+        } else {
+            self.count.send_modify(|c| *c += frames.len());
+        }
     }
     fn error(&self, e: String) {
         tracing::debug!(error = %e, "collector: connection error");
