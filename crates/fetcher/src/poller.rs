@@ -124,6 +124,9 @@ impl Query {
 struct Envelope<'a> {
     #[serde(borrow)]
     value: Vec<&'a RawValue>,
+    /// Present when the server cut the page below `$top`: more results follow.
+    #[serde(rename = "@odata.nextLink", default, borrow)]
+    next_link: Option<&'a RawValue>,
 }
 
 /// At most this many `$skip` walks over one tie per cycle (the last must find nothing new).
@@ -336,7 +339,10 @@ impl Poller {
             self.seen
                 .prune_below(self.watermark.saturating_sub(self.cfg.overlap));
             self.lag();
-            let full = n >= u64::from(requested);
+            // A server that serves less than `$top` says so with a nextLink; a short page without one
+            // is the end of the result. (The link itself is not followed: it is `$skip` paging,
+            // which keyset paging replaces.)
+            let full = n >= u64::from(requested) || (env.next_link.is_some() && n > 0);
             tracing::debug!(destination = %self.name, items = n, new = page_new, query = ?q, "page");
             if !full {
                 if let Some(u) = q.until {

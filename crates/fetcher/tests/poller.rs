@@ -740,3 +740,29 @@ async fn random_scenarios_conserve_every_version() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_server_that_serves_less_than_top_with_a_next_link_is_paged_correctly() {
+    // Ties larger than the server's own page size must not look like the end of the tie.
+    let g = generated(150, 1800, 5000, 1);
+    let mock = start_mock(MockOptions {
+        generated: Some(g.clone()),
+        server_page_cap: Some(30),
+        ..Default::default()
+    })
+    .await;
+    let mut expected = all_generated(&g);
+    expected.extend(mock.insert_ties(95, ago(1200)));
+    let client = Client::new(api_config(&mock)).unwrap();
+    let run = spawn(&client, poller_config(), ResumePoint::default());
+    run.settle(&expected, &mock).await;
+    let (items, _) = run.stop().await;
+    check_conservation(&mock, &items, &HashSet::new());
+    let log = mock.request_log();
+    assert!(
+        log.iter()
+            .any(|r| r.query.contains("lastUpdateTime le") && r.query.contains("$skip=30")),
+        "tie walked in server-sized steps"
+    );
+    assert_no_secrets_logged(&mock);
+}

@@ -69,6 +69,9 @@ pub struct MockOptions {
     pub client_certificate_der: Option<Vec<u8>>,
     /// Keep every served version (turn off for million-alert benchmarks).
     pub record_served: bool,
+    /// Serve at most this many alerts per response whatever `$top` says, adding an
+    /// `@odata.nextLink` (as the XDR incidents API does at 100).
+    pub server_page_cap: Option<usize>,
     /// Alerts present at start (API JSON objects).
     pub alerts: Vec<Value>,
     pub generated: Option<Generated>,
@@ -87,6 +90,7 @@ impl Default for MockOptions {
             client_certificate_pem: None,
             client_certificate_der: None,
             record_served: true,
+            server_page_cap: None,
             alerts: Vec::new(),
             generated: None,
         }

@@ -451,10 +451,14 @@ fn alerts(
             Fault::Delay(_) => {}
         }
     }
-    let o = match parse_odata(query) {
+    let mut o = match parse_odata(query) {
         Ok(o) => o,
         Err(e) => return mde_error(StatusCode::BAD_REQUEST, "ODataError", &e),
     };
+    let requested_top = o.top;
+    if let Some(cap) = shared.opts.server_page_cap {
+        o.top = o.top.min(cap);
+    }
     let store = &st.store;
     let selected: Vec<(Timestamp, String, super::store::Body)> = match o.ordered {
         Some(true) => store
@@ -517,7 +521,23 @@ fn alerts(
             });
         }
     }
-    body.extend_from_slice(b"]}");
+    body.push(b']');
+    if o.top < requested_top && selected.len() == o.top {
+        // Only the skip changes; the rest of the query is echoed back.
+        let rest: String = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k != "$skip")
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+            .collect::<Vec<_>>()
+            .join("&");
+        let link = format!(
+            "{}/api/alerts?{rest}&$skip={}",
+            shared.login_url,
+            o.skip + o.top
+        );
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        let _ = serde_json::to_writer(&mut body, &link);
+    }
+    body.push(b'}');
     let served = std::mem::take(&mut st.served_pending);
     // Versions put by the test between requests become visible after this one.
     st.store.clock = record.seq;
