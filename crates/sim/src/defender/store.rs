@@ -351,6 +351,30 @@ mod tests {
     }
 
     #[test]
+    fn a_million_generated_alerts_are_found_by_binary_search() {
+        let mut s = Store::new();
+        let g = Generated {
+            count: 1_000_000,
+            start: ts("2026-01-01T00:00:00Z"),
+            step: std::time::Duration::from_millis(10),
+            tie: 4,
+        };
+        s.set_generated(Some(g.clone()));
+        assert_eq!(s.len(), 1_000_000);
+        let near_end = g.lut(999_990);
+        let tail: Vec<_> = s.ascending(&[Bound::Ge(near_end)]).collect();
+        // 999_990 / 4 = 249_997 → indices 999_988..1_000_000 share or follow that time.
+        assert_eq!(tail.len(), 12);
+        assert_eq!(tail[0].1, generated_id(999_988));
+        let tie: Vec<_> = s
+            .ascending(&[Bound::Ge(near_end), Bound::Le(near_end)])
+            .collect();
+        assert_eq!(tie.len(), 4);
+        assert!(s.get(&generated_id(999_999)).is_some());
+        assert!(s.get(&generated_id(1_000_000)).is_none());
+    }
+
+    #[test]
     fn quantize_lands_on_the_defender_grid() {
         assert_eq!(
             quantize(ts("2023-04-19T18:28:28.8412Z")).to_string(),
