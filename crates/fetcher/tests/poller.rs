@@ -208,8 +208,19 @@ async fn late_visible_alerts_inside_the_overlap_are_caught() {
     let late = mock.insert_ties(7, w.saturating_sub(Duration::from_secs(300)));
     expected.extend(late.clone());
     expected.extend(mock.insert_ties(3, w));
+    // The limit, made visible: an alert appearing with a time further back than the overlap
+    // is never asked for (raise `overlap` if a tenant shows such delays).
+    let too_late = mock.insert_ties(2, w.saturating_sub(Duration::from_secs(900)));
     run.settle(&expected, &mock).await;
     let (items, _) = run.stop().await;
+    let emitted: HashSet<VersionKey> = items
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Alert(a) => a.version_key(),
+            _ => None,
+        })
+        .collect();
+    assert!(too_late.iter().all(|k| !emitted.contains(k)));
     check_conservation_allowing_late(&mock, &items, &HashSet::new());
     for k in late {
         assert!(k.last_update_time < w);
