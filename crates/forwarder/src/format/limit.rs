@@ -1,6 +1,12 @@
 //! What gets cut when a message would exceed `max_message_bytes`, least important first:
-//! 1. evidence (the alert's entity list), 2. the description, 3. every other free-text value,
-//! ever shorter, 4. as a last resort the id itself (only a hostile, kilobyte-long id gets there).
+//!
+//! 1. evidence (the alert's entity list);
+//! 2. the description;
+//! 3. every other free-text value, ever shorter;
+//! 4. everything but the identity (id, lastUpdateTime, severity, title) and, in RFC 5424, the
+//!    JSON body;
+//! 5. as a last resort the id itself (only a hostile, kilobyte-long id gets there).
+//!
 //! Each cut value ends in `…`, and the message carries a `truncated` marker.
 
 use alert_model::Alert;
@@ -13,7 +19,19 @@ pub struct Level {
     drop_evidence: bool,
     description_max: Option<usize>,
     value_max: Option<usize>,
+    /// Keep only the identity fields; RFC 5424 also drops its MSG.
+    pub minimal: bool,
     cut_id: bool,
+}
+
+const fn minimal(cut_id: bool) -> Level {
+    Level {
+        drop_evidence: true,
+        description_max: Some(8),
+        value_max: Some(24),
+        minimal: true,
+        cut_id,
+    }
 }
 
 const fn level(description_max: Option<usize>, value_max: Option<usize>, cut_id: bool) -> Level {
@@ -21,6 +39,7 @@ const fn level(description_max: Option<usize>, value_max: Option<usize>, cut_id:
         drop_evidence: true,
         description_max,
         value_max,
+        minimal: false,
         cut_id,
     }
 }
@@ -33,7 +52,8 @@ pub const LEVELS: &[Level] = &[
     level(Some(32), Some(256), false),
     level(Some(16), Some(64), false),
     level(Some(8), Some(24), false),
-    level(Some(8), Some(16), true),
+    minimal(false),
+    minimal(true),
 ];
 
 /// A copy of `alert` cut according to `l`.
@@ -89,6 +109,24 @@ pub fn apply(alert: &Alert, l: &Level) -> Alert {
         a.comments = None;
         // Unknown fields may be anything; at this level they are dropped from the JSON body.
         a.extra.clear();
+    }
+    if l.minimal {
+        a = Alert {
+            id: a.id,
+            last_update_time: a.last_update_time,
+            severity: a.severity,
+            title: a.title,
+            ..Alert::default()
+        };
+    }
+    if l.minimal {
+        a = Alert {
+            id: a.id,
+            last_update_time: a.last_update_time,
+            severity: a.severity,
+            title: a.title,
+            ..Alert::default()
+        };
     }
     if l.cut_id {
         shorten(&mut a.id, Some(64));

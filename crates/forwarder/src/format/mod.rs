@@ -165,14 +165,14 @@ impl Formatter {
     pub fn format(&mut self, alert: &Alert, out: &mut Vec<u8>) {
         let max = self.opts.max_message_bytes;
         let start = out.len();
-        self.render(alert, false, out);
+        self.render(alert, false, true, out);
         if out.len() - start <= max {
             return;
         }
         for level in limit::LEVELS {
             out.truncate(start);
             let cut = limit::apply(alert, level);
-            self.render(&cut, true, out);
+            self.render(&cut, true, !level.minimal, out);
             if out.len() - start <= max {
                 return;
             }
@@ -186,9 +186,11 @@ impl Formatter {
         out.truncate(end);
     }
 
-    fn render(&mut self, alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
+    fn render(&mut self, alert: &Alert, truncated: bool, body: bool, out: &mut Vec<u8>) {
         match self.opts.format {
-            Format::Rfc5424 => rfc5424::write(&self.opts, alert, truncated, &mut self.scratch, out),
+            Format::Rfc5424 => {
+                rfc5424::write(&self.opts, alert, truncated, body, &mut self.scratch, out)
+            }
             Format::Leef { version, delimiter } => {
                 rfc5424::write_header(&self.opts, alert, out);
                 out.extend_from_slice(b" - ");

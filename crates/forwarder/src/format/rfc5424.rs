@@ -37,17 +37,21 @@ pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
     out.extend_from_slice(MSGID.as_bytes());
 }
 
-/// A whole RFC 5424 message.
+/// A whole RFC 5424 message; without `body`, no MSG (the last resort of truncation).
 pub fn write(
     opts: &FormatOptions,
     alert: &Alert,
     truncated: bool,
+    body: bool,
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
     write_header(opts, alert, out);
     out.push(b' ');
     write_sd(opts, alert, truncated, out);
+    if !body {
+        return;
+    }
     out.push(b' ');
     match opts.msg_body {
         MsgBody::Json => {
