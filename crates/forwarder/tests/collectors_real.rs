@@ -54,9 +54,41 @@ fn alert_messages() -> Vec<Vec<u8>> {
     out
 }
 
-/// Real formatter output, once the formats module exists (see `extra_formatted` below).
+/// The real formatters' output for every sample alert: RFC 5424 (JSON and summary bodies),
+/// LEEF 1.0 (tab), LEEF 2.0 (`^`) and CEF.
 fn extra_formatted() -> Vec<Vec<u8>> {
-    Vec::new()
+    use forwarder::format::{Format, FormatOptions, Formatter, LeefVersion, MsgBody};
+    let mut summary = FormatOptions::new(Format::Rfc5424, "defender-host");
+    summary.msg_body = MsgBody::Summary;
+    let options = [
+        FormatOptions::new(Format::Rfc5424, "defender-host"),
+        summary,
+        FormatOptions::new(
+            Format::Leef {
+                version: LeefVersion::V1,
+                delimiter: '\t',
+            },
+            "defender-host",
+        ),
+        FormatOptions::new(
+            Format::Leef {
+                version: LeefVersion::V2,
+                delimiter: '^',
+            },
+            "defender-host",
+        ),
+        FormatOptions::new(Format::Cef, "defender-host"),
+    ];
+    let mut out = Vec::new();
+    for o in options {
+        let mut f = Formatter::new(o).unwrap();
+        for a in alert_model::samples::alerts() {
+            let mut buf = Vec::new();
+            f.format(&a, &mut buf);
+            out.push(buf);
+        }
+    }
+    out
 }
 
 fn tls_config(
