@@ -303,3 +303,33 @@ async fn file_errors_name_the_file_and_never_the_key() {
     assert!(!dbg.contains(key.lines().nth(1).unwrap()));
     let _ = Path::new(&files.client_key);
 }
+
+#[tokio::test]
+async fn ipv6_loopback_with_bracketed_address() {
+    let (pki, _dir, files) = setup();
+    let mut o = Options::tls(pki.server_config(false).unwrap());
+    o.addr = "[::1]:0".parse().unwrap();
+    let c = match collector::start(o).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIPPED: no IPv6 loopback here ({e})");
+            return;
+        }
+    };
+    let address = format!("[::1]:{}", c.addr().port());
+    let t = Transport::start("v6", tls_config(address, &files)).unwrap();
+    t.send("<14>1 - - - - - über IPv6".as_bytes().to_vec())
+        .await
+        .unwrap();
+    wait_delivered(&t, 1).await;
+    assert!(c.wait_for(1, WAIT).await);
+    assert_eq!(c.messages()[0], "<14>1 - - - - - über IPv6".as_bytes());
+    t.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn start_outside_a_runtime_is_an_error_not_a_panic() {
+    let cfg = TransportConfig::new(TransportKind::Tcp, vec!["127.0.0.1:514".into()]);
+    let e = Transport::start("x", cfg).unwrap_err().to_string();
+    assert!(e.contains("tokio runtime"), "{e}");
+}

@@ -79,6 +79,9 @@ impl Transport {
     /// connection task on the current tokio runtime. Does not wait for a connection.
     pub fn start(name: &str, cfg: TransportConfig) -> Result<Transport, TransportError> {
         cfg.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            TransportError::Config("Transport::start must be called inside a tokio runtime".into())
+        })?;
         let client_tls = match cfg.kind {
             TransportKind::Tls => Some(tls::client_tls(&cfg.tls)?),
             _ => None,
@@ -91,7 +94,7 @@ impl Transport {
             }
         }
         let shared = Arc::new(Shared::new(name, &cfg));
-        let task = tokio::spawn(conn::run(shared.clone(), cfg, client_tls));
+        let task = runtime.spawn(conn::run(shared.clone(), cfg, client_tls));
         Ok(Transport {
             shared,
             task: std::sync::Mutex::new(Some(task)),
