@@ -77,12 +77,28 @@ fn pki() -> (TestPki, tempfile::TempDir, PkiFiles) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collector_killed_mid_stream_then_restarted_loses_nothing() {
+async fn tls_collector_killed_mid_stream_then_restarted_loses_nothing() {
     let (pki, _d, files) = pki();
     let mut opts = Options::tls(pki.server_config(false).unwrap());
     opts.recv_buffer = Some(16 * 1024);
     let c = collector::start(opts).await.unwrap();
-    let t = Arc::new(Transport::start("kill", tls_config(vec![c.address()], &files)).unwrap());
+    let cfg = tls_config(vec![c.address()], &files);
+    kill_and_restart(c, cfg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_collector_killed_mid_stream_then_restarted_loses_nothing() {
+    let mut opts = Options::tcp();
+    opts.recv_buffer = Some(16 * 1024);
+    let c = collector::start(opts).await.unwrap();
+    let mut cfg = TransportConfig::new(TransportKind::Tcp, vec![c.address()]);
+    cfg.backoff_min = Duration::from_millis(50);
+    cfg.backoff_max = Duration::from_millis(300);
+    kill_and_restart(c, cfg).await;
+}
+
+async fn kill_and_restart(c: Collector, cfg: TransportConfig) {
+    let t = Arc::new(Transport::start("kill", cfg).unwrap());
 
     // Phase 1: a normal stream.
     let n1 = 300;
@@ -293,4 +309,69 @@ async fn fails_over_to_the_next_address_and_back_to_the_first() {
         "every message reached one of the collectors"
     );
     t.shutdown(Duration::from_secs(10)).await;
+}
+
+/// Captures formatted `tracing` output (the transport task runs on this test's thread).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn state_changes_are_tracing_events_with_structured_fields() {
+    let cap = Captured::default();
+    let writer = cap.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (pki, _d, files) = pki();
+    let up = collector::start(Options::tls(pki.server_config(false).unwrap()))
+        .await
+        .unwrap();
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let cfg = tls_config(vec![down.clone(), up.address()], &files);
+    let t = Transport::start("events", cfg).unwrap();
+    t.send(b"<14>1 - - - - - x".to_vec()).await.unwrap();
+    let mut rx = t.delivered();
+    tokio::time::timeout(WAIT, rx.wait_for(|d| *d >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    t.shutdown(Duration::from_secs(5)).await;
+    let text = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |m: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["message"] == m)
+            .unwrap_or_else(|| panic!("no {m:?} event in {text}"))
+    };
+    let f = find("failing over");
+    assert_eq!(
+        (f["fields"]["from"].as_str(), f["fields"]["to"].as_str()),
+        (Some(down.as_str()), Some(up.address().as_str()))
+    );
+    assert_eq!(f["fields"]["transport"], "events");
+    assert_eq!(find("connect failed")["fields"]["address"], down.as_str());
+    assert_eq!(
+        find("connected")["fields"]["address"],
+        up.address().as_str()
+    );
 }
