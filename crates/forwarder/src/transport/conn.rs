@@ -332,24 +332,8 @@ async fn session(
                     let resent = (*high_water).min(end) - start;
                     shared.counters.resent.fetch_add(resent, Relaxed);
                 }
-                let write = async {
-                    w.write_all(&buf).await?;
-                    w.flush().await
-                };
-                match tokio::time::timeout(cfg.write_timeout, write).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        return SessionEnd::Failed {
-                            error: format!("write failed: {}", tls::explain(&e)),
-                            handshake: is_tls_alert(&e),
-                        };
-                    }
-                    Err(_) => {
-                        return failed(format!(
-                            "write made no progress for {:.0}s",
-                            cfg.write_timeout.as_secs_f64()
-                        ));
-                    }
+                if let Err(end) = write_batch(&mut w, &buf, cfg.write_timeout).await {
+                    return end;
                 }
                 shared.counters.bytes.fetch_add(buf.len() as u64, Relaxed);
                 pending.push_back((end, w.socket().written));
@@ -435,6 +419,37 @@ async fn session(
                 },
             },
         }
+    }
+}
+
+/// Writes and flushes `buf`. The timeout applies to each step, so a slow collector that keeps
+/// accepting bytes is not mistaken for a dead one; a stalled one is.
+async fn write_batch(
+    w: &mut Box<dyn Wire>,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<(), SessionEnd> {
+    let stalled = || SessionEnd::Failed {
+        error: format!("write made no progress for {:.0}s", timeout.as_secs_f64()),
+        handshake: false,
+    };
+    let io_failed = |e: io::Error| SessionEnd::Failed {
+        error: format!("write failed: {}", tls::explain(&e)),
+        handshake: is_tls_alert(&e),
+    };
+    let mut pos = 0;
+    while pos < buf.len() {
+        match tokio::time::timeout(timeout, w.write(&buf[pos..])).await {
+            Ok(Ok(0)) => return Err(io_failed(io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => pos += n,
+            Ok(Err(e)) => return Err(io_failed(e)),
+            Err(_) => return Err(stalled()),
+        }
+    }
+    match tokio::time::timeout(timeout, w.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(io_failed(e)),
+        Err(_) => Err(stalled()),
     }
 }
 
