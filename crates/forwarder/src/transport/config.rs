@@ -23,6 +23,35 @@ impl TransportKind {
     }
 }
 
+impl std::str::FromStr for TransportKind {
+    type Err = TransportError;
+    /// `tls`, `tcp` or `udp` (the config file's `transport` key).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "tls" => Ok(TransportKind::Tls),
+            "tcp" => Ok(TransportKind::Tcp),
+            "udp" => Ok(TransportKind::Udp),
+            _ => Err(TransportError::Config(format!(
+                "transport {s:?}: expected tls, tcp or udp"
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for Framing {
+    type Err = TransportError;
+    /// `octet-counting` or `lf`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "octet-counting" | "octet_counting" => Ok(Framing::OctetCounting),
+            "lf" => Ok(Framing::Lf),
+            _ => Err(TransportError::Config(format!(
+                "framing {s:?}: expected octet-counting or lf"
+            ))),
+        }
+    }
+}
+
 /// How frames are delimited on a stream (TLS/TCP). UDP ignores it: one message per datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
@@ -251,5 +280,8 @@ mod tests {
         );
         let t = TransportConfig::new(TransportKind::Tcp, vec!["127.0.0.1:514".into()]);
         t.validate().unwrap();
+        assert_eq!("TLS".parse::<TransportKind>().unwrap(), TransportKind::Tls);
+        assert!("ssl".parse::<TransportKind>().is_err());
+        assert_eq!("lf".parse::<Framing>().unwrap(), Framing::Lf);
     }
 }
