@@ -4,13 +4,25 @@
 //! - `cli`: the clap definitions (arguments as parsed).
 //! - `config`: the TOML file + environment + secrets, validated into `config::Config`.
 //! - `state`: persisted cursors, written atomically.
+//! - `daemon`: pollers and pipelines per destination; `pipeline`: channel → format → transport →
+//!   cursor commits; `logging`: journald / text / JSON.
 //! - `cmd::*`: one module per subcommand.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod cmd;
 mod config;
+mod daemon;
+mod logging;
+mod pipeline;
 mod state;
+
+/// `--log-level` / `--log-format` from the command line, overriding `[log]`.
+#[derive(Debug, Clone, Default)]
+pub struct LogOverrides {
+    pub level: Option<String>,
+    pub json: Option<bool>,
+}
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use alert_model::{ResumePoint, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -59,10 +59,6 @@ pub struct StateStore {
 impl StateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Creates the directory (mode 0700) if needed and checks it is writable.

@@ -14,8 +14,12 @@ use crate::cli::{Cli, Command};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
+    let log = crate::LogOverrides {
+        level: cli.log_level.clone(),
+        json: cli.log_format.map(|f| f == crate::cli::LogFormat::Json),
+    };
     match cli.command {
-        Command::Run => run::run(config),
+        Command::Run => run::run(config, log),
         Command::Check(args) => check::run(config, args),
         Command::Preview(args) => preview::run(config, args),
         Command::Send(args) => send::run(config, args),

@@ -1,10 +1,95 @@
-//! `defender-syslog run`.
+//! `defender-syslog run`: the daemon under systemd (`Type=notify`).
+//!
+//! SIGTERM / SIGINT: stop polling, drain in-flight messages, commit, exit 0. SIGHUP: reload the
+//! config — validated first; an invalid file is logged and the daemon keeps its running config.
 
-#[allow(unused_imports)]
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let _ = config;
-    anyhow::bail!("`run` is not built yet")
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+use crate::daemon;
+
+pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Result<ExitCode> {
+    let path = config::path_or_default(config_path);
+    let mut cfg = config::load(&path)?;
+    crate::logging::init(
+        log.level.as_deref().unwrap_or(&cfg.log.level),
+        log.json.unwrap_or(cfg.log.json),
+    );
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        spawn_watchdog();
+        tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "defender-syslog starting.");
+        loop {
+            let token = CancellationToken::new();
+            let daemon = daemon::run(cfg.clone(), token.clone());
+            tokio::pin!(daemon);
+            notify(&[NotifyState::Ready, NotifyState::Status("forwarding")]);
+            let reload = loop {
+                tokio::select! {
+                    r = &mut daemon => {
+                        notify(&[NotifyState::Stopping]);
+                        return r.map(|()| ExitCode::SUCCESS);
+                    }
+                    _ = sigterm.recv() => break None,
+                    _ = sigint.recv() => break None,
+                    _ = sighup.recv() => match config::load(&path) {
+                        Ok(new) => break Some(new),
+                        Err(e) => tracing::error!(error = %e, "Reload refused: the new config is invalid; still running on the previous one."),
+                    },
+                }
+            };
+            match reload {
+                None => {
+                    tracing::info!("Stopping: draining in-flight messages and committing the cursor.");
+                    notify(&[NotifyState::Stopping]);
+                    token.cancel();
+                    daemon.await?;
+                    tracing::info!("Stopped.");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Some(new) => {
+                    tracing::info!("Reloading: draining, committing, then restarting the pipelines with the new config.");
+                    notify(&[NotifyState::Reloading]);
+                    token.cancel();
+                    daemon.await?;
+                    for w in &new.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    cfg = new;
+                }
+            }
+        }
+    })
+}
+
+fn notify(state: &[NotifyState<'_>]) {
+    // Outside systemd there is no NOTIFY_SOCKET and this does nothing.
+    let _ = sd_notify::notify(state);
+}
+
+/// Pings systemd's watchdog at half its interval while the runtime is alive.
+fn spawn_watchdog() {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let every = (interval / 2).max(Duration::from_millis(500));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            notify(&[NotifyState::Watchdog]);
+        }
+    });
 }

@@ -17,8 +17,8 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
     match args.action {
         StateAction::Show => {
             println!(
-                "{:<16} {:<32} {:>9}  {}",
-                "DESTINATION", "WATERMARK (lastUpdateTime)", "IN-WINDOW", "COMMITTED"
+                "{:<16} {:<32} {:>9}  COMMITTED",
+                "DESTINATION", "WATERMARK (lastUpdateTime)", "IN-WINDOW"
             );
             let mut bad = false;
             for name in &names {

@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 
-pub use validate::{
-    Config, DestinationConfig, FormatKind, FormatSpec, LeefVersionSpec, LogConfig, MsgBodySpec,
-    machine_fqdn,
-};
+pub use validate::{Config, FormatKind, FormatSpec, LeefVersionSpec, MsgBodySpec, machine_fqdn};
 
 /// Where the config is read from when neither `--config` nor `$DEFENDER_SYSLOG_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/defender-syslog/config.toml";

@@ -17,7 +17,6 @@ pub const CREDENTIAL_NAME: &str = "client-secret";
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub source: PathBuf,
     pub api: ApiConfig,
     pub poller: PollerConfig,
     pub destinations: Vec<DestinationConfig>,
@@ -209,7 +208,6 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(cx.err("log.stats_interval", "expected at least 1s"));
     }
     Ok(Config {
-        source: file.to_path_buf(),
         api,
         poller,
         destinations,

@@ -1,0 +1,168 @@
+//! The daemon: one shared fetcher client, and per destination a poller → bounded channel →
+//! pipeline, independent of the others (a dead collector never delays another destination).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use alert_model::ResumePoint;
+use anyhow::Context;
+use forwarder::format::Formatter;
+use forwarder::transport::Transport;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::pipeline::{Pipeline, PipelineStats};
+use crate::state::StateStore;
+
+/// Items between a poller and its pipeline: enough for a page or two of work in flight, small
+/// enough that a stalled collector stops polling instead of growing memory.
+pub const CHANNEL_CAPACITY: usize = 1024;
+
+struct Destination {
+    name: String,
+    poller: Arc<fetcher::PollerStats>,
+    transport: Arc<Transport>,
+    pipeline: Arc<PipelineStats>,
+}
+
+/// Runs every destination until `shutdown` is cancelled, then drains and commits. Returns an
+/// error if a poller or pipeline fails for good (e.g. the credential is refused).
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = StateStore::new(&cfg.state_dir);
+    store.ensure_dir()?;
+    let client = fetcher::Client::new(cfg.api.clone()).context("Defender API client")?;
+    let inner = shutdown.child_token();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    let mut destinations = Vec::new();
+
+    for d in &cfg.destinations {
+        let resume = match store.load(&d.name)? {
+            Some(f) => {
+                tracing::info!(
+                    destination = %d.name,
+                    watermark = %f.resume.watermark.map(|w| w.to_string()).unwrap_or_else(|| "-".into()),
+                    in_window = f.resume.delivered.len(),
+                    "Resuming from the committed cursor."
+                );
+                f.resume
+            }
+            None => {
+                tracing::info!(
+                    destination = %d.name,
+                    lookback = %humantime::format_duration(cfg.poller.initial_lookback),
+                    "No cursor yet (first start): reaching back initial_lookback."
+                );
+                ResumePoint::default()
+            }
+        };
+        let formatter = Formatter::new(crate::format_options(&d.format))
+            .with_context(|| format!("destination {:?}: format options", d.name))?;
+        let transport = Arc::new(
+            Transport::start(&d.name, d.transport.clone())
+                .with_context(|| format!("destination {:?}: transport", d.name))?,
+        );
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let poller =
+            fetcher::Poller::new(client.clone(), cfg.poller.clone(), resume.clone(), &d.name);
+        let poller_stats = poller.stats();
+        let pipeline_stats = Arc::new(PipelineStats::default());
+        let pipeline = Pipeline {
+            name: d.name.clone(),
+            formatter,
+            transport: transport.clone(),
+            store: store.clone(),
+            overlap: cfg.poller.overlap,
+            resume,
+            stats: pipeline_stats.clone(),
+        };
+        let (name, token) = (d.name.clone(), inner.clone());
+        tasks.spawn(async move {
+            poller
+                .run(tx, token)
+                .await
+                .with_context(|| format!("destination {name:?}: fetching from Defender"))
+        });
+        tasks.spawn(pipeline.run(rx, inner.clone()));
+        destinations.push(Destination {
+            name: d.name.clone(),
+            poller: poller_stats,
+            transport,
+            pipeline: pipeline_stats,
+        });
+    }
+    tracing::info!(destinations = destinations.len(), "Started.");
+
+    let mut summary = tokio::time::interval(cfg.log.stats_interval);
+    summary.tick().await;
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        tokio::select! {
+            () = inner.cancelled() => break,
+            _ = summary.tick() => log_summary(&destinations),
+            done = tasks.join_next() => match done {
+                None => break,
+                Some(Ok(Ok(()))) => {
+                    // A poller ends only on shutdown; a pipeline only when its poller ended.
+                    if !inner.is_cancelled() {
+                        tracing::warn!("A pipeline stopped unexpectedly; stopping the others.");
+                        inner.cancel();
+                    }
+                }
+                Some(Ok(Err(e))) => {
+                    tracing::error!(error = %format!("{e:#}"), "Stopping: a destination failed.");
+                    failure.get_or_insert(e);
+                    inner.cancel();
+                }
+                Some(Err(join)) => {
+                    failure.get_or_insert(anyhow::anyhow!("a task panicked: {join}"));
+                    inner.cancel();
+                }
+            },
+        }
+    }
+    inner.cancel();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "Destination failed while stopping.");
+                failure.get_or_insert(e);
+            }
+            Err(join) => {
+                failure.get_or_insert(anyhow::anyhow!("a task panicked: {join}"));
+            }
+            Ok(Ok(())) => {}
+        }
+    }
+    log_summary(&destinations);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn log_summary(destinations: &[Destination]) {
+    for d in destinations {
+        let t = d.transport.stats();
+        let fetched = d.poller.alerts_fetched.load(Ordering::Relaxed);
+        let lag = d.poller.lag_seconds.load(Ordering::Relaxed);
+        let queue = d.pipeline.queue.load(Ordering::Relaxed);
+        tracing::info!(
+            destination = %d.name,
+            fetched,
+            forwarded = d.pipeline.forwarded.load(Ordering::Relaxed),
+            delivered = t.delivered,
+            resent = t.resent,
+            lag_seconds = lag,
+            queue,
+            connected_to = %t.connected_to.as_deref().unwrap_or("-"),
+            "{}: fetched={fetched} delivered={} resent={} lag={lag}s queue={queue} requests={} throttled={}",
+            d.name,
+            t.delivered,
+            t.resent,
+            d.poller.requests.load(Ordering::Relaxed),
+            d.poller.throttled.load(Ordering::Relaxed),
+        );
+    }
+}
