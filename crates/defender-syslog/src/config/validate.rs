@@ -555,6 +555,15 @@ fn destination(
             format!("expected 480 to 1048576, got {max_message_bytes}"),
         ));
     }
+    if tkind == TransportKind::Udp && max_message_bytes > forwarder::transport::UDP_MAX_PAYLOAD {
+        return Err(cx.err(
+            key("max_message_bytes"),
+            format!(
+                "expected at most {} for UDP (one datagram), got {max_message_bytes}",
+                forwarder::transport::UDP_MAX_PAYLOAD
+            ),
+        ));
+    }
     t.max_message_bytes = max_message_bytes;
     if let Some(n) = d.max_inflight_bytes {
         t.max_inflight_bytes = n;
