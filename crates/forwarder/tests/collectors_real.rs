@@ -17,7 +17,9 @@ fn need<T>(found: Option<T>, what: &str) -> Option<T> {
         if std::env::var_os("CI").is_some() {
             panic!("{what} is missing under CI: .ci/install-deps must install it");
         }
-        eprintln!("SKIPPED: {what} is not installed here (run .ci/install-deps)");
+        sim::skip_notice(&format!(
+            "{what} is not installed here (run .ci/install-deps)"
+        ));
     }
     found
 }

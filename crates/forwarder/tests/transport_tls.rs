@@ -312,7 +312,7 @@ async fn ipv6_loopback_with_bracketed_address() {
     let c = match collector::start(o).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("SKIPPED: no IPv6 loopback here ({e})");
+            sim::skip_notice(&format!("no IPv6 loopback here ({e})"));
             return;
         }
     };

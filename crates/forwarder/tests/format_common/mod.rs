@@ -274,10 +274,10 @@ pub fn fixture_alerts() -> Option<Vec<(String, Alert)>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/mde-fixtures/swimlane");
     if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: {} is absent; the real-capture checks did not run",
+        sim::skip_notice(&format!(
+            "{} is absent; the real-capture checks did not run",
             dir.display()
-        );
+        ));
         return None;
     }
     let mut out = Vec::new();
