@@ -119,15 +119,6 @@ pub fn apply(alert: &Alert, l: &Level) -> Alert {
             ..Alert::default()
         };
     }
-    if l.minimal {
-        a = Alert {
-            id: a.id,
-            last_update_time: a.last_update_time,
-            severity: a.severity,
-            title: a.title,
-            ..Alert::default()
-        };
-    }
     if l.cut_id {
         shorten(&mut a.id, Some(64));
     }
