@@ -1,2 +1,15 @@
-//! Helpers for the black-box tests in `tests/tests/`: locating the built binary, starting
-//! collectors, and the conservation oracle.
+//! Helpers for the black-box tests in `tests/tests/`: they run the **built** `defender-syslog`
+//! binary as a child process against the simulated Defender API (`sim::defender`, in-process)
+//! and real collectors (rsyslog over mutual TLS, `sim::collector` TLS receivers), then check
+//! what arrived with a conservation oracle.
+//!
+//! - [`bin`]: where the binary is (and building it once if needed).
+//! - [`daemon`]: a running `defender-syslog run` (signals, `kill -9`, exit status, its log).
+//! - [`setup`]: the mock, PKI, collectors and the config file a scenario needs.
+//! - [`oracle`]: decoding received messages strictly and the conservation check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod bin;
+pub mod daemon;
+pub mod oracle;
+pub mod setup;

@@ -131,6 +131,9 @@ pub struct SendArgs {
     /// Alerts to send: NDJSON or an API page.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// Give up on a destination whose delivered count has not moved for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Args)]

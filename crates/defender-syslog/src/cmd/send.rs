@@ -3,7 +3,7 @@
 //!
 //! Exit 0 only when every destination got every message and every input alert was readable;
 //! 1 otherwise (bad alerts are reported on stderr with their line, the good ones still sent).
-//! A destination that makes no delivery progress for [`STALL_TIMEOUT`] is given up on.
+//! A destination that makes no delivery progress for `--timeout` (default 60 s) is given up on.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,9 +17,6 @@ use forwarder::transport::Transport;
 use forwarder::transport::TransportConfig;
 
 use crate::config::{self, FormatSpec};
-
-/// Give up on a destination when its delivered count has not moved for this long.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often progress is printed while a destination is still delivering.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -37,6 +34,12 @@ struct Outcome {
 pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config);
     let cfg = config::load(&path)?;
+    let stall = humantime::parse_duration(&args.timeout).map_err(|_| {
+        crate::usage_error(format!(
+            "send: --timeout: expected a duration like \"60s\", got {:?}",
+            args.timeout
+        ))
+    })?;
     // Connection trouble (refused, certificate verify failed) is worth seeing on stderr.
     crate::logging::init("warn", false);
     for w in &cfg.warnings {
@@ -75,7 +78,9 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
         for (i, d) in cfg.destinations.iter().enumerate() {
             let (name, format, transport) = (d.name.clone(), d.format.clone(), d.transport.clone());
             let alerts = alerts.clone();
-            tasks.spawn(async move { (i, send_to(&name, &format, transport, &alerts).await) });
+            tasks.spawn(
+                async move { (i, send_to(&name, &format, transport, &alerts, stall).await) },
+            );
         }
         let mut outcomes = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -118,6 +123,7 @@ async fn send_to(
     spec: &FormatSpec,
     transport_cfg: TransportConfig,
     alerts: &[Alert],
+    stall: Duration,
 ) -> Outcome {
     let format = match spec.kind {
         config::FormatKind::Rfc5424 => "rfc5424",
@@ -183,8 +189,8 @@ async fn send_to(
                 break Some("the connection task stopped".into());
             },
             _ = progress.tick() => eprintln!("send: {name}: delivered {now}/{total}"),
-            () = tokio::time::sleep_until(stalled_since + STALL_TIMEOUT) => {
-                break Some(format!("gave up after {}s without delivery progress at {now}/{total} delivered", STALL_TIMEOUT.as_secs()));
+            () = tokio::time::sleep_until(stalled_since + stall) => {
+                break Some(format!("gave up after {}s without delivery progress at {now}/{total} delivered", stall.as_secs_f32()));
             }
         }
     };

@@ -1,0 +1,289 @@
+//! The conservation oracle: every `(id, lastUpdateTime)` the mock served reaches the
+//! destination at least once, nothing is invented (every message parses strictly and maps to a
+//! served version), and the content is intact (fields compared with the mock's alert, through
+//! the strict parsers of `sim::parse`, written from the specs rather than from our formatters).
+//! Duplicates are counted and reported as a figure, never hidden.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use alert_model::{Alert, Timestamp, VersionKey};
+use sim::defender::MockDefender;
+use sim::parse::{cef, leef, rfc5424};
+
+/// The RFC 5424 SD-ID used by default.
+pub const SD_ID: &str = "defender@32473";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fmt {
+    Rfc5424,
+    Leef,
+    Cef,
+}
+
+impl Fmt {
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Fmt::Rfc5424 => "rfc5424",
+            Fmt::Leef => "leef",
+            Fmt::Cef => "cef",
+        }
+    }
+}
+
+/// One message as decoded by the strict parsers.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub key: VersionKey,
+    pub truncated: bool,
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<String>,
+    /// RFC 5424: the JSON MSG read back as an alert.
+    pub body: Option<Alert>,
+    /// LEEF: the attribute delimiter.
+    pub delimiter: char,
+}
+
+/// Strictly decodes one received frame.
+pub fn decode(fmt: Fmt, raw: &[u8]) -> Result<Decoded, String> {
+    let line = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
+    let m = rfc5424::parse(line).map_err(|e| format!("not RFC 5424: {e}: {line}"))?;
+    // An independent lenient reader must agree on the envelope.
+    let loose = syslog_loose::parse_message(line, syslog_loose::Variant::RFC5424);
+    if loose.hostname != m.hostname.as_deref() || loose.appname != m.app_name.as_deref() {
+        return Err(format!("syslog_loose disagrees on the header: {line}"));
+    }
+    if m.app_name.as_deref() != Some("defender-syslog") || m.msgid.as_deref() != Some("ALERT") {
+        return Err(format!("unexpected APP-NAME/MSGID: {line}"));
+    }
+    let body = m.msg.clone().unwrap_or_default();
+    let own = |v: Option<&str>| v.map(str::to_owned);
+    let key = |id: Option<&str>, lut: Option<&str>| -> Result<VersionKey, String> {
+        let id = id.ok_or_else(|| format!("no alert id: {line}"))?;
+        let lut = lut.ok_or_else(|| format!("no lastUpdateTime: {line}"))?;
+        Ok(VersionKey {
+            id: id.to_owned(),
+            last_update_time: Timestamp::parse(lut).map_err(|e| format!("{e}: {line}"))?,
+        })
+    };
+    match fmt {
+        Fmt::Rfc5424 => {
+            let p = |k: &str| m.sd_param(SD_ID, k);
+            let alert: Alert = serde_json::from_str(&body)
+                .map_err(|e| format!("MSG is not the alert JSON: {e}: {line}"))?;
+            Ok(Decoded {
+                key: key(p("id"), p("lastUpdateTime"))?,
+                truncated: p("truncated").is_some(),
+                title: own(p("title")),
+                category: own(p("category")),
+                host: own(p("computerDnsName")),
+                status: own(p("status")),
+                body: Some(alert),
+                delimiter: ' ',
+            })
+        }
+        Fmt::Leef => {
+            let e = leef::parse(&body).map_err(|e| format!("not strict LEEF: {e}: {body}"))?;
+            Ok(Decoded {
+                key: key(e.get("alertId"), e.get("lastUpdateTime"))?,
+                truncated: e.get("truncated").is_some(),
+                title: own(e.get("title")),
+                category: own(e.get("cat")),
+                host: own(e.get("resource")),
+                status: own(e.get("status")),
+                body: None,
+                delimiter: e.delimiter,
+            })
+        }
+        Fmt::Cef => {
+            let e = cef::parse(&body).map_err(|e| format!("not strict CEF: {e}: {body}"))?;
+            Ok(Decoded {
+                key: key(e.get("cs2"), e.get("cs3"))?,
+                truncated: e.get("cn3").is_some(),
+                title: Some(e.name.clone()),
+                category: own(e.get("cat")),
+                host: own(e.get("shost")),
+                status: own(e.get("cs5")),
+                body: None,
+                delimiter: ' ',
+            })
+        }
+    }
+}
+
+fn no_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn leef_clean(s: &str, delim: char) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '|' || c == delim {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn cef_ext_clean(s: &str) -> String {
+    let v: String = s
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\r' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    v.trim_end_matches(' ').to_owned()
+}
+
+/// Compares a decoded message with the mock's alert. `current` is the alert as the mock holds
+/// it now; when the message is an older version, only the fields an update does not change
+/// (everything but status, assignedTo, resolvedTime, lastUpdateTime) are compared.
+pub fn check_content(fmt: Fmt, d: &Decoded, current: &Alert) -> Result<(), String> {
+    let same_version = current.last_update_time == Some(d.key.last_update_time);
+    if !same_version && current.last_update_time < Some(d.key.last_update_time) {
+        return Err(format!("{:?} is newer than the mock's alert", d.key));
+    }
+    if d.truncated {
+        return Ok(()); // only the identity is promised for a cut message (checked by the key)
+    }
+    let clean = |s: &str, kind: u8| match (fmt, kind) {
+        (Fmt::Leef, _) => leef_clean(s, d.delimiter),
+        (Fmt::Cef, 1) => cef_ext_clean(s),
+        _ => no_controls(s),
+    };
+    let want = |v: &Option<String>, kind: u8| v.as_deref().map(|s| clean(s, kind));
+    let mut diffs = Vec::new();
+    if d.title != want(&current.title, 0) {
+        diffs.push(format!("title {:?} != {:?}", d.title, current.title));
+    }
+    if d.category != want(&current.category, 1) {
+        diffs.push(format!(
+            "category {:?} != {:?}",
+            d.category, current.category
+        ));
+    }
+    if d.host != want(&current.computer_dns_name, 1) {
+        diffs.push(format!(
+            "host {:?} != {:?}",
+            d.host, current.computer_dns_name
+        ));
+    }
+    if same_version && d.status != want(&current.status, 1) {
+        diffs.push(format!("status {:?} != {:?}", d.status, current.status));
+    }
+    if let Some(body) = &d.body {
+        let mut expected = current.clone();
+        if !same_version {
+            expected.status.clone_from(&body.status);
+            expected.assigned_to.clone_from(&body.assigned_to);
+            expected.resolved_time = body.resolved_time;
+            expected.last_update_time = body.last_update_time;
+        }
+        if body != &expected {
+            diffs.push("the JSON MSG differs from the alert".into());
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{:?}: {}", d.key, diffs.join("; ")))
+    }
+}
+
+/// Figures of one destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub served: usize,
+    pub messages: usize,
+    pub distinct: usize,
+    pub duplicates: usize,
+}
+
+/// Why the oracle refused.
+#[derive(Debug, Clone)]
+pub enum Violation {
+    /// Served versions not (yet) received.
+    Missing(Vec<VersionKey>),
+    /// A message that is unparseable, not a served version, or altered: never acceptable.
+    Wrong(String),
+}
+
+/// Checks `messages` (everything one destination received) against what the mock served.
+pub fn check(mock: &MockDefender, fmt: Fmt, messages: &[Vec<u8>]) -> Result<Tally, Violation> {
+    let served: HashSet<VersionKey> = mock
+        .served_versions()
+        .iter()
+        .filter_map(sim::defender::ServedVersion::key)
+        .collect();
+    let mut received = HashSet::new();
+    for raw in messages {
+        let d = decode(fmt, raw).map_err(Violation::Wrong)?;
+        if !served.contains(&d.key) {
+            return Err(Violation::Wrong(format!(
+                "invented: {:?} was never served",
+                d.key
+            )));
+        }
+        let current: Alert = mock
+            .alert(&d.key.id)
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| Violation::Wrong(format!("{:?}: unknown to the mock", d.key)))?;
+        check_content(fmt, &d, &current).map_err(Violation::Wrong)?;
+        received.insert(d.key);
+    }
+    let mut missing: Vec<VersionKey> = served.difference(&received).cloned().collect();
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(Violation::Missing(missing));
+    }
+    Ok(Tally {
+        served: served.len(),
+        messages: messages.len(),
+        distinct: received.len(),
+        duplicates: messages.len() - received.len(),
+    })
+}
+
+/// Waits until [`check`] passes for `dest` (polling `messages`), panics with the reason after
+/// `timeout` or at once on a wrong message; prints the figures.
+pub async fn wait_conserved(
+    mock: &MockDefender,
+    dest: &str,
+    fmt: Fmt,
+    messages: impl Fn() -> Vec<Vec<u8>>,
+    timeout: Duration,
+) -> Tally {
+    let start = Instant::now();
+    loop {
+        match check(mock, fmt, &messages()) {
+            Ok(t) => {
+                eprintln!(
+                    "CONSERVATION {dest} ({}): served={} messages={} distinct={} duplicates={}",
+                    fmt.config_name(),
+                    t.served,
+                    t.messages,
+                    t.distinct,
+                    t.duplicates
+                );
+                return t;
+            }
+            Err(Violation::Wrong(w)) => panic!("{dest}: {w}"),
+            Err(Violation::Missing(m)) if start.elapsed() > timeout => panic!(
+                "{dest}: {} served version(s) never arrived within {timeout:?}, e.g. {:?}",
+                m.len(),
+                &m[..m.len().min(5)]
+            ),
+            Err(Violation::Missing(_)) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
