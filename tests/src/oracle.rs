@@ -1,6 +1,6 @@
-//! The conservation oracle: every `(id, lastUpdateTime)` the mock served reaches the
-//! destination at least once, nothing is invented (every message parses strictly and maps to a
-//! served version), and the content is intact (fields compared with the mock's alert, through
+//! The conservation oracle: every `(id, lastUpdateTime)` the mock served, and the current
+//! version of every alert it holds, reaches the destination at least once; nothing is invented
+//! (every message parses strictly and maps to a served version); the content is intact (fields compared with the mock's alert, through
 //! the strict parsers of `sim::parse`, written from the specs rather than from our formatters).
 //! Duplicates are counted and reported as a figure, never hidden.
 
@@ -219,10 +219,22 @@ pub enum Violation {
 }
 
 /// Checks `messages` (everything one destination received) against what the mock served.
-pub fn check(mock: &MockDefender, fmt: Fmt, messages: &[Vec<u8>]) -> Result<Tally, Violation> {
-    let served: HashSet<VersionKey> = mock
-        .served_versions()
+/// Only versions served by requests after `since` (a request sequence number) are required: a
+/// destination added later cannot receive a version superseded before it existed.
+pub fn check(
+    mock: &MockDefender,
+    fmt: Fmt,
+    messages: &[Vec<u8>],
+    since: u64,
+) -> Result<Tally, Violation> {
+    let all = mock.served_versions();
+    let served: HashSet<VersionKey> = all
         .iter()
+        .filter_map(sim::defender::ServedVersion::key)
+        .collect();
+    let due: Vec<VersionKey> = all
+        .iter()
+        .filter(|s| s.request > since)
         .filter_map(sim::defender::ServedVersion::key)
         .collect();
     let mut received = HashSet::new();
@@ -241,13 +253,16 @@ pub fn check(mock: &MockDefender, fmt: Fmt, messages: &[Vec<u8>]) -> Result<Tall
         check_content(fmt, &d, &current).map_err(Violation::Wrong)?;
         received.insert(d.key);
     }
-    let mut missing: Vec<VersionKey> = served.difference(&received).cloned().collect();
+    // The current version of every alert must arrive too: otherwise a fetcher that never
+    // fetched anything would pass vacuously. (Tests keep every alert inside initial_lookback.)
+    let required: HashSet<VersionKey> = due.into_iter().chain(mock.current_versions()).collect();
+    let mut missing: Vec<VersionKey> = required.difference(&received).cloned().collect();
     if !missing.is_empty() {
         missing.sort();
         return Err(Violation::Missing(missing));
     }
     Ok(Tally {
-        served: served.len(),
+        served: required.len(),
         messages: messages.len(),
         distinct: received.len(),
         duplicates: messages.len() - received.len(),
@@ -263,9 +278,21 @@ pub async fn wait_conserved(
     messages: impl Fn() -> Vec<Vec<u8>>,
     timeout: Duration,
 ) -> Tally {
+    wait_conserved_since(mock, dest, fmt, messages, timeout, 0).await
+}
+
+/// [`wait_conserved`] for a destination that exists since request `since` of the mock.
+pub async fn wait_conserved_since(
+    mock: &MockDefender,
+    dest: &str,
+    fmt: Fmt,
+    messages: impl Fn() -> Vec<Vec<u8>>,
+    timeout: Duration,
+    since: u64,
+) -> Tally {
     let start = Instant::now();
     loop {
-        match check(mock, fmt, &messages()) {
+        match check(mock, fmt, &messages(), since) {
             Ok(t) => {
                 eprintln!(
                     "CONSERVATION {dest} ({}): served={} messages={} distinct={} duplicates={}",
@@ -278,11 +305,25 @@ pub async fn wait_conserved(
                 return t;
             }
             Err(Violation::Wrong(w)) => panic!("{dest}: {w}"),
-            Err(Violation::Missing(m)) if start.elapsed() > timeout => panic!(
-                "{dest}: {} served version(s) never arrived within {timeout:?}, e.g. {:?}",
-                m.len(),
-                &m[..m.len().min(5)]
-            ),
+            Err(Violation::Missing(m)) if start.elapsed() > timeout => {
+                let got: Vec<VersionKey> = messages()
+                    .iter()
+                    .filter_map(|r| decode(fmt, r).ok().map(|d| d.key))
+                    .filter(|k| m.iter().any(|x| x.id == k.id))
+                    .collect();
+                let served: Vec<_> = mock
+                    .served_versions()
+                    .into_iter()
+                    .filter(|s| m.iter().any(|x| Some(&x.id) == s.id.as_ref()))
+                    .map(|s| (s.request, s.last_update_time))
+                    .collect();
+                panic!(
+                    "{dest}: {} served version(s) never arrived within {timeout:?}, e.g. {:?}; \
+                     received versions of those ids: {got:?}; served (request, lut): {served:?}",
+                    m.len(),
+                    &m[..m.len().min(5)]
+                )
+            }
             Err(Violation::Missing(_)) => tokio::time::sleep(Duration::from_millis(300)).await,
         }
     }

@@ -192,3 +192,19 @@ connect_timeout = "2s"
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // A failing scenario shows what the daemon said (the directory is deleted next).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(120)..];
+            eprintln!(
+                "---- defender-syslog log (last {} lines) ----\n{}\n----",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+    }
+}

@@ -30,27 +30,44 @@ fn run_with(w: &World, name: &str, text: &str) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_refused(w: &World, case: &str, text: &str, key: &str, expect: &str) {
     let (code, stderr) = run_with(w, &format!("{case}.toml"), text);
     eprintln!("{case}: {}", stderr.trim_end());
-    assert_eq!(code, Some(2), "{case}: exit code 2 expected; stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{case}: one line: {stderr}");
+    assert_eq!(
+        code,
+        Some(2),
+        "{case}: exit code 2 expected; stderr: {stderr}"
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{case}: one line: {stderr}"
+    );
     assert!(stderr.contains(key), "{case}: must name {key}: {stderr}");
-    assert!(stderr.contains(expect), "{case}: must say {expect:?}: {stderr}");
-    assert!(stderr.contains(&format!("{case}.toml")), "{case}: names the file: {stderr}");
-    assert!(!stderr.contains(SECRET_MARK), "{case}: leaks the secret: {stderr}");
+    assert!(
+        stderr.contains(expect),
+        "{case}: must say {expect:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{case}.toml")),
+        "{case}: names the file: {stderr}"
+    );
+    assert!(
+        !stderr.contains(SECRET_MARK),
+        "{case}: leaks the secret: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configs_are_one_line_errors_naming_the_key_with_exit_2() {
     let w = World::new().await;
-    let good = w.config_text(
-        &[Dest::new("siem", Fmt::Leef, "127.0.0.1:6514".into())],
-        "",
-    );
+    let good = w.config_text(&[Dest::new("siem", Fmt::Leef, "127.0.0.1:6514".into())], "");
     assert!(w.mock.client_secret.starts_with(SECRET_MARK));
     let tenant_line = good
         .lines()
