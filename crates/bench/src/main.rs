@@ -1,0 +1,385 @@
+//! End-to-end benchmarks of the real `defender-syslog` binary (docs/performance.md).
+//!
+//! - `backlog`: the simulated Defender API serves N generated alerts (evidence included) in
+//!   pages; `defender-syslog run` drains them to a counting TLS collector.
+//! - `send`: the same N alerts as an NDJSON file, `defender-syslog send` to the collector
+//!   (parse + format + transport without the API), beside the in-process floor: plain
+//!   `serde_json` parsing of that file into `alert_model::Alert`.
+//!
+//! `--quick` (2,000 alerts) keeps every frame and checks it with the strict parser of its
+//! format; any malformed, missing, duplicated or invented alert fails the run. Timing is
+//! printed, never asserted.
+//!
+//! Modules: `world` (PKI, collector, config, binary), `proc` (/proc readings), `check`.
+
+mod check;
+mod proc;
+mod world;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use sim::defender::{MockDefender, MockOptions};
+
+#[derive(Debug, Parser)]
+#[command(about = "End-to-end benchmarks of defender-syslog (run and send)")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// `defender-syslog run` draining a backlog from the simulated Defender API.
+    Backlog(Args),
+    /// `defender-syslog send` of an NDJSON file, with the plain serde_json floor.
+    Send(Args),
+}
+
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// Number of alerts.
+    #[arg(long, default_value_t = 100_000)]
+    alerts: u64,
+    /// rfc5424, leef or cef.
+    #[arg(long, default_value = "cef")]
+    format: String,
+    /// Alerts per API page ($top).
+    #[arg(long, default_value_t = 10_000)]
+    page_size: u32,
+    /// 2,000 alerts, every frame checked; for CI (asserts content, never timing).
+    #[arg(long)]
+    quick: bool,
+    /// The defender-syslog binary (default: next to this one).
+    #[arg(long = "bin", value_name = "PATH")]
+    binary: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.mode {
+            Mode::Backlog(a) => backlog(a).await,
+            Mode::Send(a) => send(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: FAILED: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn normalise(a: &mut Args) -> anyhow::Result<()> {
+    if a.quick {
+        a.alerts = 2_000;
+        a.page_size = a.page_size.min(500);
+    }
+    if !["cef", "leef", "rfc5424"].contains(&a.format.as_str()) {
+        bail!("--format: expected cef, leef or rfc5424");
+    }
+    Ok(())
+}
+
+/// Where the subject is while it works: samples while `done` says no, fails on a stall.
+struct Watch {
+    pid: String,
+    ticks: f64,
+    start: Instant,
+    first: Option<Duration>,
+    /// Bytes on the wire: API responses in, syslog (TLS) out.
+    io: (u64, u64),
+}
+
+impl Watch {
+    fn new(child: &Child, start: Instant) -> Self {
+        Self {
+            pid: child.id().to_string(),
+            ticks: proc::clock_ticks(),
+            start,
+            first: None,
+            io: (0, 0),
+        }
+    }
+
+    /// TLS bytes the mock API sent (port `api`) and the collector received (port `siem`).
+    fn sample_io(&mut self, api: Option<u16>, siem: u16) {
+        let api = api.map_or(0, |p| proc::tcp_bytes(p, "bytes_sent"));
+        self.io = (api, proc::tcp_bytes(siem, "bytes_received"));
+    }
+}
+
+async fn backlog(mut a: Args) -> anyhow::Result<()> {
+    normalise(&mut a)?;
+    let bin = world::subject(a.binary.take())?;
+    let dir = tempfile::tempdir()?;
+    let mock = MockDefender::start(MockOptions {
+        record_served: false,
+        generated: Some(world::generated(a.alerts)),
+        ..Default::default()
+    })
+    .await
+    .context("simulated Defender API")?;
+    let (collector, pki) = world::collector(dir.path(), a.quick).await?;
+    let api_ca = dir.path().join("api-ca.pem");
+    std::fs::write(&api_ca, mock.ca_pem())?;
+    let api = world::Api {
+        tenant: mock.tenant_id.clone(),
+        client: mock.client_id.clone(),
+        secret: mock.client_secret.clone(),
+        url: mock.base_url(),
+        login: mock.login_url(),
+        ca_file: api_ca,
+    };
+    let config = world::config(
+        dir.path(),
+        &api,
+        &a.format,
+        &collector.address(),
+        &pki,
+        a.page_size,
+    )?;
+    println!(
+        "backlog: {} alerts, {}, page_size {}, subject {}",
+        a.alerts,
+        a.format,
+        a.page_size,
+        bin.display()
+    );
+    let start = Instant::now();
+    let mut child = Command::new(&bin)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("DEFENDER_SYSLOG_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut w = Watch::new(&child, start);
+    let own_cpu = proc::cpu_seconds("self", w.ticks).unwrap_or(0.0);
+    let target = usize::try_from(a.alerts)?;
+    let siem_port = collector.addr().port();
+    let api_port = api
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok());
+    let (mut last, mut moved) = (0usize, Instant::now());
+    let outcome = loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let n = collector.count();
+        if n > 0 && w.first.is_none() {
+            w.first = Some(w.start.elapsed());
+        }
+        if n >= target {
+            w.sample_io(api_port, siem_port);
+            break Ok(());
+        }
+        if n != last {
+            (last, moved) = (n, Instant::now());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(anyhow::anyhow!("defender-syslog exited early: {status}"));
+        }
+        if moved.elapsed() > Duration::from_secs(120) {
+            break Err(anyhow::anyhow!("no progress for 120 s at {n}/{target}"));
+        }
+    };
+    let total = w.start.elapsed();
+    let cpu = proc::cpu_seconds(&w.pid, w.ticks).unwrap_or(f64::NAN);
+    let mock_cpu = proc::cpu_seconds("self", w.ticks).unwrap_or(0.0) - own_cpu;
+    let hwm = proc::status_kib(&w.pid, "VmHWM:").unwrap_or(0);
+    // Anything sent after the last expected alert would be a duplicate or an invention.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = Command::new("kill").args(["-TERM", &w.pid]).status();
+    let _ = child.wait();
+    outcome?;
+    verdict(&a, &collector)?;
+    let secs = total.as_secs_f64();
+    let n = a.alerts as f64;
+    println!(
+        "  {:.0} alerts/s, total {secs:.2} s, first alert after {:.3} s",
+        n / secs,
+        w.first.unwrap_or_default().as_secs_f64()
+    );
+    println!(
+        "  API in {:.1} MB/s ({:.0} B/alert), syslog out {:.1} MB/s ({:.0} B/alert)",
+        w.io.0 as f64 / secs / 1e6,
+        w.io.0 as f64 / n,
+        w.io.1 as f64 / secs / 1e6,
+        w.io.1 as f64 / n
+    );
+    println!(
+        "  defender-syslog CPU {cpu:.2} s ({:.2} s per 100k alerts, {:.0}% of one core), peak RSS (VmHWM) {:.1} MB",
+        cpu / n * 100_000.0,
+        cpu / secs * 100.0,
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "  bench process (mock API + collector) CPU {mock_cpu:.2} s ({:.0}% of one core); load average {}",
+        mock_cpu / secs * 100.0,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    Ok(())
+}
+
+/// The collector saw exactly the alerts expected, every frame well formed.
+fn verdict(a: &Args, collector: &sim::collector::Collector) -> anyhow::Result<()> {
+    let errors = collector.errors();
+    if !errors.is_empty() {
+        bail!(
+            "collector rejected frames: {:?}",
+            &errors[..errors.len().min(3)]
+        );
+    }
+    let got = collector.count() as u64;
+    if got != a.alerts {
+        bail!("collector received {got} frames for {} alerts", a.alerts);
+    }
+    if a.quick {
+        check::frames(&a.format, &collector.messages(), a.alerts)?;
+        println!(
+            "  quick check: {} frames, each parsed strictly, ids exactly the served ones",
+            a.alerts
+        );
+    }
+    Ok(())
+}
+
+async fn send(mut a: Args) -> anyhow::Result<()> {
+    normalise(&mut a)?;
+    let bin = world::subject(a.binary.take())?;
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("alerts.ndjson");
+    let bytes = world::write_ndjson(&input, a.alerts)?;
+    let floor = parse_floor(&input, a.alerts)?;
+    let (collector, pki) = world::collector(dir.path(), a.quick).await?;
+    let api = world::Api {
+        tenant: "00000000-0000-4000-8000-000000000001".into(),
+        client: "00000000-0000-4000-8000-000000000002".into(),
+        secret: "unused-by-send".into(),
+        url: "https://127.0.0.1:9".into(),
+        login: "https://127.0.0.1:9".into(),
+        ca_file: pki.ca.clone(),
+    };
+    let config = world::config(
+        dir.path(),
+        &api,
+        &a.format,
+        &collector.address(),
+        &pki,
+        a.page_size,
+    )?;
+    let n = a.alerts as f64;
+    println!(
+        "send: {} alerts, {}, input {:.1} MB ({:.0} B/alert), subject {}",
+        a.alerts,
+        a.format,
+        bytes as f64 / 1e6,
+        bytes as f64 / n,
+        bin.display()
+    );
+    let ticks = proc::clock_ticks();
+    let cpu_before = proc::children_cpu_seconds(ticks);
+    let start = Instant::now();
+    let mut child = Command::new(&bin)
+        .args(["send", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .env_remove("DEFENDER_SYSLOG_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut w = Watch::new(&child, start);
+    let (target, siem_port) = (usize::try_from(a.alerts)?, collector.addr().port());
+    let (mut hwm, mut delivered, mut ticks_seen) = (0, None, 0u32);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        hwm = hwm.max(proc::status_kib(&w.pid, "VmHWM:").unwrap_or(0));
+        let n = collector.count();
+        if n > 0 && w.first.is_none() {
+            w.first = Some(start.elapsed());
+        }
+        if n >= target && delivered.is_none() {
+            delivered = Some(start.elapsed());
+        }
+        // The collector may close its side as soon as send disconnects: keep the last count.
+        if delivered.is_none() || w.io.1 == 0 {
+            ticks_seen += 1;
+            if ticks_seen % 20 == 0 || delivered.is_some() {
+                let before = w.io.1;
+                w.sample_io(None, siem_port);
+                w.io.1 = w.io.1.max(before);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let to_last = delivered.unwrap_or(start.elapsed()).as_secs_f64();
+    let cpu = proc::children_cpu_seconds(ticks) - cpu_before;
+    if !status.success() {
+        bail!("defender-syslog send failed: {status}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    verdict(&a, &collector)?;
+    println!(
+        "  send: {:.0} alerts/s, {:.1} MB/s of JSON in, {:.1} MB/s syslog out: last alert delivered {to_last:.2} s after start \
+         (first {:.3} s); process exit {secs:.2} s",
+        n / to_last,
+        bytes as f64 / to_last / 1e6,
+        w.io.1 as f64 / to_last / 1e6,
+        w.first.unwrap_or_default().as_secs_f64()
+    );
+    println!(
+        "  send CPU {cpu:.2} s ({:.2} s per 100k alerts), peak RSS (VmHWM, sampled) {:.1} MB, {:.0} TLS bytes/alert",
+        cpu / n * 100_000.0,
+        hwm as f64 / 1024.0,
+        w.io.1 as f64 / n
+    );
+    println!(
+        "  floor: serde_json → Alert {:.0} alerts/s ({:.1} MB/s, one core); send reaches {:.0}% of it",
+        n / floor,
+        bytes as f64 / floor / 1e6,
+        floor / to_last * 100.0
+    );
+    Ok(())
+}
+
+/// Best of three: reading and parsing the NDJSON file line by line into `Alert`.
+fn parse_floor(input: &std::path::Path, count: u64) -> anyhow::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let data = std::fs::read(input)?;
+        let mut parsed = 0u64;
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let a: alert_model::Alert = serde_json::from_slice(line)?;
+            std::hint::black_box(&a);
+            parsed += 1;
+        }
+        if parsed != count {
+            bail!("floor parsed {parsed} of {count}");
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
