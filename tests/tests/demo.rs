@@ -1,0 +1,46 @@
+//! `defender-syslog demo` through the built binary, in every format: with no config and no
+//! credentials it shows the sample alerts arriving, parsed, and ends after `--duration` with a
+//! summary in which every served version was received and nothing was unparseable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use e2e::daemon::command;
+
+#[test]
+fn demo_shows_every_served_version_in_every_format() {
+    let samples = alert_model::samples::alerts().len();
+    for format in ["cef", "leef", "rfc5424"] {
+        let out = command()
+            .args(["demo", "--duration", "5s", "--format", format])
+            .env("COLUMNS", "200")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{format}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = stdout
+            .lines()
+            .find(|l| l.starts_with("summary:"))
+            .unwrap_or_else(|| panic!("{format}: no summary: {stdout}"));
+        eprintln!("{format}: {summary}");
+        assert!(
+            summary.contains(", 0 not received, 0 unparseable)"),
+            "{format}: {summary}"
+        );
+        let shown = stdout
+            .lines()
+            .filter(|l| l.starts_with('#') && !l.contains("UNPARSEABLE"))
+            .count();
+        assert!(
+            shown >= samples,
+            "{format}: at least the {samples} sample alerts are shown, got {shown}:\n{stdout}"
+        );
+        // The sample with the hostile title arrives intact enough to be recognised.
+        assert!(
+            stdout.contains("da638351234567890123_-1029384756"),
+            "{format}: {stdout}"
+        );
+    }
+}
