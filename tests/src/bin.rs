@@ -3,7 +3,7 @@
 //! `DEFENDER_SYSLOG_BIN` names it explicitly (e.g. an installed `/usr/bin/defender-syslog`).
 //! Otherwise the tests use `<target>/<profile>/defender-syslog` of the target directory the
 //! test itself was built in (so `CARGO_TARGET_DIR` is honoured), and run
-//! `cargo build -p defender-syslog` (with `--release` under `cargo test --release`) once per
+//! `cargo build --locked -p defender-syslog` (`--release` under `cargo test --release`) once per
 //! test process first, so the binary is never stale: `cargo test -p e2e` is all it takes.
 
 use std::path::PathBuf;
@@ -39,7 +39,14 @@ fn locate_or_build() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "-p", "defender-syslog", "--bin", "defender-syslog"])
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "defender-syslog",
+            "--bin",
+            "defender-syslog",
+        ])
         .env("CARGO_TARGET_DIR", &target_dir);
     if release {
         cmd.arg("--release");
