@@ -4,29 +4,22 @@
 //! ones (`loggedOnUsers`, `domains`, `registryValueName`). Unknown fields land in `extra` and are
 //! serialised back, so RFC 5424's JSON body never silently loses what the API adds.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cursor::VersionKey;
+use crate::de::{LenientI64, deserialize_keeping_unknown};
 use crate::timestamp::Timestamp;
 
 /// One alert version as returned by `GET /api/alerts?$expand=evidence`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_i64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident_id: Option<i64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_i64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub investigation_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assigned_to: Option<String>,
@@ -92,7 +85,7 @@ pub struct Alert {
 }
 
 /// `relatedUser`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelatedUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +97,7 @@ pub struct RelatedUser {
 }
 
 /// An entry of the undocumented `loggedOnUsers` array.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedOnUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,7 +109,7 @@ pub struct LoggedOnUser {
 }
 
 /// An entry of `comments`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +124,7 @@ pub struct Comment {
 
 /// One evidence entity. Defender uses one flat type for every `entityType`; fields that do not
 /// apply are null.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,21 +139,13 @@ pub struct Evidence {
     pub file_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_path: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_i64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_command_line: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_creation_time: Option<Timestamp>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_i64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_process_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_process_creation_time: Option<Timestamp>,
@@ -199,6 +184,84 @@ pub struct Evidence {
     pub extra: Map<String, Value>,
 }
 
+deserialize_keeping_unknown!(Alert {
+    id: "id" => Option<String>,
+    incident_id: "incidentId" => LenientI64,
+    investigation_id: "investigationId" => LenientI64,
+    assigned_to: "assignedTo" => Option<String>,
+    severity: "severity" => Option<String>,
+    status: "status" => Option<String>,
+    classification: "classification" => Option<String>,
+    determination: "determination" => Option<String>,
+    investigation_state: "investigationState" => Option<String>,
+    detection_source: "detectionSource" => Option<String>,
+    detector_id: "detectorId" => Option<String>,
+    category: "category" => Option<String>,
+    threat_family_name: "threatFamilyName" => Option<String>,
+    threat_name: "threatName" => Option<String>,
+    title: "title" => Option<String>,
+    description: "description" => Option<String>,
+    alert_creation_time: "alertCreationTime" => Option<Timestamp>,
+    first_event_time: "firstEventTime" => Option<Timestamp>,
+    last_event_time: "lastEventTime" => Option<Timestamp>,
+    last_update_time: "lastUpdateTime" => Option<Timestamp>,
+    resolved_time: "resolvedTime" => Option<Timestamp>,
+    machine_id: "machineId" => Option<String>,
+    computer_dns_name: "computerDnsName" => Option<String>,
+    rbac_group_name: "rbacGroupName" => Option<String>,
+    aad_tenant_id: "aadTenantId" => Option<String>,
+    mitre_techniques: "mitreTechniques" => Option<Vec<String>>,
+    related_user: "relatedUser" => Option<RelatedUser>,
+    logged_on_users: "loggedOnUsers" => Option<Vec<LoggedOnUser>>,
+    comments: "comments" => Option<Vec<Comment>>,
+    evidence: "evidence" => Option<Vec<Evidence>>,
+});
+
+deserialize_keeping_unknown!(RelatedUser {
+    user_name: "userName" => Option<String>,
+    domain_name: "domainName" => Option<String>,
+});
+
+deserialize_keeping_unknown!(LoggedOnUser {
+    account_name: "accountName" => Option<String>,
+    domain_name: "domainName" => Option<String>,
+});
+
+deserialize_keeping_unknown!(Comment {
+    comment: "comment" => Option<String>,
+    created_by: "createdBy" => Option<String>,
+    created_time: "createdTime" => Option<Timestamp>,
+});
+
+deserialize_keeping_unknown!(Evidence {
+    entity_type: "entityType" => Option<String>,
+    evidence_creation_time: "evidenceCreationTime" => Option<Timestamp>,
+    sha1: "sha1" => Option<String>,
+    sha256: "sha256" => Option<String>,
+    file_name: "fileName" => Option<String>,
+    file_path: "filePath" => Option<String>,
+    process_id: "processId" => LenientI64,
+    process_command_line: "processCommandLine" => Option<String>,
+    process_creation_time: "processCreationTime" => Option<Timestamp>,
+    parent_process_id: "parentProcessId" => LenientI64,
+    parent_process_creation_time: "parentProcessCreationTime" => Option<Timestamp>,
+    parent_process_file_name: "parentProcessFileName" => Option<String>,
+    parent_process_file_path: "parentProcessFilePath" => Option<String>,
+    ip_address: "ipAddress" => Option<String>,
+    url: "url" => Option<String>,
+    registry_key: "registryKey" => Option<String>,
+    registry_hive: "registryHive" => Option<String>,
+    registry_value_type: "registryValueType" => Option<String>,
+    registry_value: "registryValue" => Option<String>,
+    registry_value_name: "registryValueName" => Option<String>,
+    account_name: "accountName" => Option<String>,
+    domain_name: "domainName" => Option<String>,
+    user_sid: "userSid" => Option<String>,
+    aad_user_id: "aadUserId" => Option<String>,
+    user_principal_name: "userPrincipalName" => Option<String>,
+    detection_status: "detectionStatus" => Option<String>,
+});
+
 impl Alert {
     /// `(id, lastUpdateTime)`: the identity of this alert version, if both are present.
     pub fn version_key(&self) -> Option<VersionKey> {
@@ -211,27 +274,6 @@ impl Alert {
     /// Evidence entries, or an empty slice when the API sent none or null.
     pub fn evidence(&self) -> &[Evidence] {
         self.evidence.as_deref().unwrap_or(&[])
-    }
-}
-
-/// Accepts an integer, a numeric string, or null: Defender documents `incidentId` as a Long,
-/// and one mistyped field must not make a whole alert unforwardable.
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Loose {
-        Int(i64),
-        Text(String),
-    }
-    match Option::<Loose>::deserialize(d)? {
-        None => Ok(None),
-        Some(Loose::Int(i)) => Ok(Some(i)),
-        Some(Loose::Text(s)) => s.trim().parse().map(Some).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "expected an integer, got {:?}",
-                s.chars().take(40).collect::<String>()
-            ))
-        }),
     }
 }
 
@@ -263,5 +305,40 @@ mod tests {
         let a: Alert = serde_json::from_str(r#"{"incidentId":"42"}"#).unwrap();
         assert_eq!(a.incident_id, Some(42));
         assert!(serde_json::from_str::<Alert>(r#"{"incidentId":"abc"}"#).is_err());
+    }
+
+    #[test]
+    fn escaped_keys_duplicates_and_odd_values() {
+        // An escaped key is the same key; nested unknowns survive in evidence too.
+        let a: Alert = serde_json::from_str(
+            r#"{"i\u0064":"x","evidence":[{"sha1":"ab","new":[1,{"b":null}]}],"z":null}"#,
+        )
+        .unwrap();
+        assert_eq!(a.id.as_deref(), Some("x"));
+        assert_eq!(a.evidence()[0].sha1.as_deref(), Some("ab"));
+        assert_eq!(a.evidence()[0].extra["new"][1]["b"], Value::Null);
+        assert_eq!(a.extra["z"], Value::Null, "an unknown null is kept as null");
+        // A known key twice is ambiguous: refuse rather than pick one.
+        let dup = serde_json::from_str::<Alert>(r#"{"id":"a","id":"b"}"#).unwrap_err();
+        assert!(dup.to_string().contains("duplicate field `id`"), "{dup}");
+        // Lenient integers: null, number, numeric string; not a float, not out of range.
+        let e: Evidence =
+            serde_json::from_str(r#"{"processId":null,"parentProcessId":" 7 "}"#).unwrap();
+        assert_eq!((e.process_id, e.parent_process_id), (None, Some(7)));
+        assert!(serde_json::from_str::<Evidence>(r#"{"processId":1.5}"#).is_err());
+        assert!(serde_json::from_str::<Evidence>(r#"{"processId":18446744073709551615}"#).is_err());
+        // Not an object: an error, as with the derive.
+        assert!(serde_json::from_str::<Alert>(r#"["x"]"#).is_err());
+        assert!(serde_json::from_str::<Alert>(r#"{"title":5}"#).is_err());
+    }
+
+    #[test]
+    fn samples_round_trip_through_json_unchanged() {
+        for a in crate::samples::alerts() {
+            let json = serde_json::to_string(&a).unwrap();
+            let back: Alert = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, a);
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
     }
 }

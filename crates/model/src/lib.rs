@@ -15,6 +15,7 @@
 
 pub mod alert;
 pub mod cursor;
+mod de;
 pub mod input;
 pub mod samples;
 pub mod timestamp;
