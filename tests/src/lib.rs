@@ -13,3 +13,13 @@ pub mod bin;
 pub mod daemon;
 pub mod oracle;
 pub mod setup;
+
+/// `eprintln!` that the test harness does not capture: figures (duplicates, conservation
+/// tallies) and skip notices must be visible in the output of passing tests too.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}

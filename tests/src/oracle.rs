@@ -294,7 +294,7 @@ pub async fn wait_conserved_since(
     loop {
         match check(mock, fmt, &messages(), since) {
             Ok(t) => {
-                eprintln!(
+                crate::report!(
                     "CONSERVATION {dest} ({}): served={} messages={} distinct={} duplicates={}",
                     fmt.config_name(),
                     t.served,

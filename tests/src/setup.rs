@@ -104,7 +104,7 @@ impl World {
                 std::env::var_os("CI").is_none(),
                 "{test}: rsyslogd is not installed but CI is set (run .ci/install-deps)"
             );
-            eprintln!(
+            crate::report!(
                 "SKIPPED {test}: rsyslogd is not installed (apt-get install rsyslog rsyslog-gnutls)"
             );
             return None;

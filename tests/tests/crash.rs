@@ -42,7 +42,7 @@ async fn kill_9_mid_stream_in_a_loop_loses_nothing() {
             .collect();
         w.mock.update(&ids);
         d.kill9();
-        eprintln!(
+        e2e::report!(
             "kill -9 #{} after {run_for:?}: tls collector has {} messages, {} alerts in the tenant",
             round + 1,
             c.count(),
@@ -52,15 +52,17 @@ async fn kill_9_mid_stream_in_a_loop_loses_nothing() {
     // A last, undisturbed run must bring every destination up to date.
     let d = Daemon::start(&config, &w.log_path());
     let t = wait_conserved(&w.mock, "tls", Fmt::Cef, || c.messages(), WAIT).await;
-    eprintln!(
+    e2e::report!(
         "DUPLICATES after {kills} x kill -9 (tls): {} of {} messages",
-        t.duplicates, t.messages
+        t.duplicates,
+        t.messages
     );
     if let Some(r) = &rsyslog {
         let t = wait_conserved(&w.mock, "rsyslog", Fmt::Leef, || r.messages(), WAIT).await;
-        eprintln!(
+        e2e::report!(
             "DUPLICATES after {kills} x kill -9 (rsyslog): {} of {} messages",
-            t.duplicates, t.messages
+            t.duplicates,
+            t.messages
         );
     }
     let mut d = d;
@@ -91,14 +93,15 @@ async fn sigterm_mid_stream_commits_and_a_restart_continues_without_loss() {
     let v: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert!(v["resume"]["watermark"].is_string(), "{state}");
     let at_stop = c.count();
-    eprintln!("SIGTERM after {at_stop} of 500 messages");
+    e2e::report!("SIGTERM after {at_stop} of 500 messages");
 
     w.mock.insert_new(20);
     let mut d = Daemon::start(&config, &w.log_path());
     let t = wait_conserved(&w.mock, "siem", Fmt::Rfc5424, || c.messages(), WAIT).await;
-    eprintln!(
+    e2e::report!(
         "DUPLICATES after SIGTERM + restart: {} of {} messages",
-        t.duplicates, t.messages
+        t.duplicates,
+        t.messages
     );
     assert_eq!(
         t.duplicates, 0,
@@ -125,9 +128,10 @@ async fn kill_9_after_a_steady_run_resends_only_the_unacknowledged_tail() {
     let at_kill = c.count();
     let mut d = Daemon::start(&config, &w.log_path());
     let t = wait_conserved(&w.mock, "siem", Fmt::Leef, || c.messages(), WAIT).await;
-    eprintln!(
+    e2e::report!(
         "DUPLICATES after kill -9 of an 8 s steady run: {} (of {} messages; {at_kill} had arrived at the kill)",
-        t.duplicates, t.messages
+        t.duplicates,
+        t.messages
     );
     d.signal("TERM");
     let status = d.wait(Duration::from_secs(40)).await.expect("exits");

@@ -24,7 +24,7 @@ fn demo_shows_every_served_version_in_every_format() {
             .lines()
             .find(|l| l.starts_with("summary:"))
             .unwrap_or_else(|| panic!("{format}: no summary: {stdout}"));
-        eprintln!("{format}: {summary}");
+        e2e::report!("{format}: {summary}");
         assert!(
             summary.contains(", 0 not received, 0 unparseable)"),
             "{format}: {summary}"

@@ -95,7 +95,7 @@ async fn collector_killed_and_restarted_loses_nothing() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         c.restart().await.unwrap();
         let t = wait_conserved(&w.mock, "siem", Fmt::Leef, || c.messages(), WAIT).await;
-        eprintln!(
+        e2e::report!(
             "round {round}: duplicates after a collector kill = {}",
             t.duplicates
         );
