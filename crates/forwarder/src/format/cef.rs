@@ -7,6 +7,7 @@
 //! The whole alert id is always in `cs2` (cap 4000); `externalId` (cap 40) carries it only
 //! when it fits.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 
 use alert_model::{Alert, Timestamp};
@@ -52,7 +53,7 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         capped.set(capped.get() | was);
         push_cef_ext(out, &v);
     };
-    let ms = |t: &Option<Timestamp>| t.map(|t| t.unix_millis().to_string());
+    let ms = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.unix_millis().to_string()));
     let file = fields::file_evidence(alert);
     let user = alert.related_user.as_ref();
     let ips: Vec<IpAddr> = fields::evidence_ips(alert)
@@ -64,86 +65,98 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
     });
     let v6 = ips.iter().find(|ip| ip.is_ipv6());
     let id = alert.id.as_deref();
-    let opt = |o: &Option<String>| o.clone();
-    let pairs: [(&str, Option<String>, usize); 37] = [
+    // Borrowed wherever the alert holds the text: no per-field copy.
+    let opt = fields::text;
+    let b = fields::text_ref;
+    let label = |present: bool, l: &'static str| present.then_some(Cow::Borrowed(l));
+    let mitre = fields::mitre(alert);
+    let pairs: [(&str, Option<Cow<'_, str>>, usize); 37] = [
         ("rt", ms(&alert.last_update_time), 32),
         ("start", ms(&alert.first_event_time), 32),
         ("end", ms(&alert.last_event_time), 32),
-        (
-            "externalId",
-            id.filter(|i| i.len() <= 40).map(str::to_owned),
-            40,
-        ),
+        ("externalId", b(&id.filter(|i| i.len() <= 40)), 40),
         ("cat", opt(&alert.category), 1023),
         ("sourceServiceName", opt(&alert.detection_source), 1023),
         ("shost", opt(&alert.computer_dns_name), 1023),
-        ("suser", user.and_then(|u| u.user_name.clone()), 1023),
-        ("sntdom", user.and_then(|u| u.domain_name.clone()), 255),
-        ("fname", file.and_then(|e| e.file_name.clone()), 1023),
-        ("filePath", file.and_then(|e| e.file_path.clone()), 1023),
-        ("fileHash", file.and_then(|e| e.sha1.clone()), 255),
-        ("src", v4.map(|v| v.to_string()), 64),
-        ("c6a1", v6.map(|v| v.to_string()), 64),
-        ("c6a1Label", v6.map(|_| "EvidenceIPv6".to_owned()), 1023),
+        ("suser", b(&user.and_then(|u| u.user_name.as_deref())), 1023),
         (
-            "request",
-            fields::evidence_url(alert).map(str::to_owned),
+            "sntdom",
+            b(&user.and_then(|u| u.domain_name.as_deref())),
+            255,
+        ),
+        ("fname", b(&file.and_then(|e| e.file_name.as_deref())), 1023),
+        (
+            "filePath",
+            b(&file.and_then(|e| e.file_path.as_deref())),
             1023,
         ),
+        ("fileHash", b(&file.and_then(|e| e.sha1.as_deref())), 255),
+        ("src", v4.map(|v| Cow::Owned(v.to_string())), 64),
+        ("c6a1", v6.map(|v| Cow::Owned(v.to_string())), 64),
+        ("c6a1Label", label(v6.is_some(), "EvidenceIPv6"), 1023),
+        ("request", b(&fields::evidence_url(alert)), 1023),
         ("cs1", opt(&alert.threat_name), 4000),
         (
             "cs1Label",
-            alert.threat_name.as_ref().map(|_| "ThreatName".to_owned()),
+            label(alert.threat_name.is_some(), "ThreatName"),
             1023,
         ),
-        ("cs2", id.map(str::to_owned), 4000),
-        ("cs2Label", id.map(|_| "AlertId".to_owned()), 1023),
-        ("cs3", alert.last_update_time.map(|t| t.to_string()), 4000),
+        ("cs2", b(&id), 4000),
+        ("cs2Label", label(id.is_some(), "AlertId"), 1023),
+        (
+            "cs3",
+            alert.last_update_time.map(|t| Cow::Owned(t.to_string())),
+            4000,
+        ),
         (
             "cs3Label",
-            alert.last_update_time.map(|_| "LastUpdateTime".to_owned()),
+            label(alert.last_update_time.is_some(), "LastUpdateTime"),
             1023,
         ),
         ("cs4", opt(&alert.threat_family_name), 4000),
         (
             "cs4Label",
-            alert
-                .threat_family_name
-                .as_ref()
-                .map(|_| "ThreatFamily".to_owned()),
+            label(alert.threat_family_name.is_some(), "ThreatFamily"),
             1023,
         ),
         ("cs5", opt(&alert.status), 4000),
-        (
-            "cs5Label",
-            alert.status.as_ref().map(|_| "Status".to_owned()),
-            1023,
-        ),
-        ("cs6", file.and_then(|e| e.sha256.clone()), 4000),
+        ("cs5Label", label(alert.status.is_some(), "Status"), 1023),
+        ("cs6", b(&file.and_then(|e| e.sha256.as_deref())), 4000),
         (
             "cs6Label",
-            file.and_then(|e| e.sha256.as_ref())
-                .map(|_| "Sha256".to_owned()),
+            label(file.is_some_and(|e| e.sha256.is_some()), "Sha256"),
             1023,
         ),
-        ("cn1", alert.incident_id.map(|n| n.to_string()), 32),
+        (
+            "cn1",
+            alert.incident_id.map(|n| Cow::Owned(n.to_string())),
+            32,
+        ),
         (
             "cn1Label",
-            alert.incident_id.map(|_| "IncidentId".to_owned()),
+            label(alert.incident_id.is_some(), "IncidentId"),
             1023,
         ),
-        ("cn2", alert.investigation_id.map(|n| n.to_string()), 32),
+        (
+            "cn2",
+            alert.investigation_id.map(|n| Cow::Owned(n.to_string())),
+            32,
+        ),
         (
             "cn2Label",
-            alert.investigation_id.map(|_| "InvestigationId".to_owned()),
+            label(alert.investigation_id.is_some(), "InvestigationId"),
             1023,
         ),
-        ("flexString1", fields::portal_link(alert), 1023),
-        ("flexString1Label", id.map(|_| "AlertLink".to_owned()), 128),
-        ("flexString2", fields::mitre(alert), 1023),
+        (
+            "flexString1",
+            fields::portal_link(alert).map(Cow::Owned),
+            1023,
+        ),
+        ("flexString1Label", label(id.is_some(), "AlertLink"), 128),
+        ("flexString2", mitre.as_deref().map(Cow::Borrowed), 1023),
         (
             "flexString2Label",
-            fields::mitre(alert).map(|_| "MitreTechniques".to_owned()),
+            label(mitre.is_some(), "MitreTechniques"),
             128,
         ),
         ("deviceCustomDate1", ms(&alert.alert_creation_time), 32),

@@ -72,3 +72,13 @@ pub fn mitre(alert: &Alert) -> Option<String> {
     let m = alert.mitre_techniques.as_ref().filter(|m| !m.is_empty())?;
     Some(m.join(","))
 }
+
+/// A field's text, borrowed from the alert (no per-field copy).
+pub fn text(o: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    o.as_deref().map(std::borrow::Cow::Borrowed)
+}
+
+/// [`text`] for a value already looked up.
+pub fn text_ref<'a>(o: &Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
+    o.map(std::borrow::Cow::Borrowed)
+}

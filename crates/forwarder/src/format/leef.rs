@@ -6,6 +6,8 @@
 //! header fields get the same treatment. EventID = the alert's `detectorId` (stable per detection
 //! rule, the QID-map key together with `cat`), or `DefenderAlert` when absent.
 
+use std::borrow::Cow;
+
 use alert_model::{Alert, Timestamp};
 
 use super::LeefVersion;
@@ -67,26 +69,34 @@ pub fn write(
         out.push(b'=');
         push_replaced(out, value, &bad);
     };
-    let ms = |t: &Option<Timestamp>| t.map(|t| t.unix_millis().to_string());
-    let ts = |t: &Option<Timestamp>| t.map(|t| t.to_string());
-    let s = |o: &Option<String>| o.clone();
-    let n = |o: &Option<i64>| o.map(|n| n.to_string());
+    let ms = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.unix_millis().to_string()));
+    let ts = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.to_string()));
+    // Borrowed wherever the alert holds the text: no per-field copy.
+    let s = fields::text;
+    let n = |o: &Option<i64>| o.map(|n| Cow::Owned(n.to_string()));
     let file = fields::file_evidence(alert);
     let ips: Vec<&str> = fields::evidence_ips(alert).collect();
     let user = alert.related_user.as_ref();
-    let attrs: [(&str, Option<String>); 35] = [
+    let attrs: [(&str, Option<Cow<'_, str>>); 35] = [
         ("devTime", ms(&alert.last_update_time)),
-        ("sev", fields::leef_severity(alert).map(|s| s.to_string())),
+        (
+            "sev",
+            fields::leef_severity(alert).map(|s| Cow::Owned(s.to_string())),
+        ),
         ("cat", s(&alert.category)),
         (
             "usrName",
             user.and_then(|u| u.user_name.as_deref())
-                .map(|u| cut(u, 255).0.into_owned()),
+                .map(|u| cut(u, 255).0),
         ),
-        ("domain", user.and_then(|u| u.domain_name.clone())),
+        (
+            "domain",
+            user.and_then(|u| u.domain_name.as_deref())
+                .map(Cow::Borrowed),
+        ),
         ("resource", s(&alert.computer_dns_name)),
-        ("dst", ips.first().map(|s| (*s).to_owned())),
-        ("url", fields::evidence_url(alert).map(str::to_owned)),
+        ("dst", ips.first().map(|s| Cow::Borrowed(*s))),
+        ("url", fields::evidence_url(alert).map(Cow::Borrowed)),
         ("alertId", s(&alert.id)),
         ("lastUpdateTime", ts(&alert.last_update_time)),
         ("title", s(&alert.title)),
@@ -104,16 +114,31 @@ pub fn write(
         ("machineId", s(&alert.machine_id)),
         ("rbacGroupName", s(&alert.rbac_group_name)),
         ("aadTenantId", s(&alert.aad_tenant_id)),
-        ("mitreTechniques", fields::mitre(alert)),
+        ("mitreTechniques", fields::mitre(alert).map(Cow::Owned)),
         ("alertCreationTime", ts(&alert.alert_creation_time)),
         ("firstEventTime", ts(&alert.first_event_time)),
         ("lastEventTime", ts(&alert.last_event_time)),
         ("resolvedTime", ts(&alert.resolved_time)),
-        ("fileName", file.and_then(|e| e.file_name.clone())),
-        ("filePath", file.and_then(|e| e.file_path.clone())),
-        ("sha1", file.and_then(|e| e.sha1.clone())),
-        ("sha256", file.and_then(|e| e.sha256.clone())),
-        ("evidenceIps", (ips.len() > 1).then(|| ips.join(","))),
+        (
+            "fileName",
+            file.and_then(|e| e.file_name.as_deref()).map(Cow::Borrowed),
+        ),
+        (
+            "filePath",
+            file.and_then(|e| e.file_path.as_deref()).map(Cow::Borrowed),
+        ),
+        (
+            "sha1",
+            file.and_then(|e| e.sha1.as_deref()).map(Cow::Borrowed),
+        ),
+        (
+            "sha256",
+            file.and_then(|e| e.sha256.as_deref()).map(Cow::Borrowed),
+        ),
+        (
+            "evidenceIps",
+            (ips.len() > 1).then(|| Cow::Owned(ips.join(","))),
+        ),
     ];
     for (k, v) in attrs {
         if let Some(v) = v {

@@ -8,6 +8,8 @@
 //! - MSG: the alert as compact JSON (lossless: unknown fields included; JSON escapes every
 //!   control character) or a summary line. No BOM: MSG-ANY, as most collectors expect.
 
+use std::borrow::Cow;
+
 use alert_model::Alert;
 
 use super::fields;
@@ -55,11 +57,12 @@ pub fn write(
     out.push(b' ');
     match opts.msg_body {
         MsgBody::Json => {
-            scratch.clear();
-            // Serialising our own model into a Vec cannot fail (no maps with non-string keys).
-            if serde_json::to_writer(&mut *scratch, alert).is_ok() {
-                out.extend_from_slice(scratch);
-            } else {
+            // Straight into `out`; serialising our own model into a Vec cannot fail (no maps
+            // with non-string keys), but if it did, what was written is taken back.
+            let _ = scratch;
+            let mark = out.len();
+            if serde_json::to_writer(&mut *out, alert).is_err() {
+                out.truncate(mark);
                 out.extend_from_slice(b"{}");
             }
         }
@@ -77,10 +80,10 @@ fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<
         push_sd_value(out, value);
         out.push(b'"');
     };
-    let s = |o: &Option<String>| o.as_deref().map(str::to_owned);
-    let t = |o: &Option<alert_model::Timestamp>| o.map(|t| t.to_string());
-    let n = |o: &Option<i64>| o.map(|n| n.to_string());
-    let entries: [(&str, Option<String>); 16] = [
+    let s = fields::text;
+    let t = |o: &Option<alert_model::Timestamp>| o.map(|t| Cow::Owned(t.to_string()));
+    let n = |o: &Option<i64>| o.map(|n| Cow::Owned(n.to_string()));
+    let entries: [(&str, Option<Cow<'_, str>>); 16] = [
         ("id", s(&alert.id)),
         ("lastUpdateTime", t(&alert.last_update_time)),
         ("severity", s(&alert.severity)),
@@ -94,9 +97,9 @@ fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<
         ("determination", s(&alert.determination)),
         ("assignedTo", s(&alert.assigned_to)),
         ("threatName", s(&alert.threat_name)),
-        ("mitreTechniques", fields::mitre(alert)),
+        ("mitreTechniques", fields::mitre(alert).map(Cow::Owned)),
         ("alertCreationTime", t(&alert.alert_creation_time)),
-        ("truncated", truncated.then(|| "true".to_owned())),
+        ("truncated", truncated.then_some(Cow::Borrowed("true"))),
     ];
     for (name, value) in entries {
         if let Some(v) = value {

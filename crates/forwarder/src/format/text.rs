@@ -1,53 +1,91 @@
 //! Character handling shared by the formats. LEEF has no escape mechanism, RFC 5424 SD values
 //! and CEF have different ones; what they share: no raw control character ever passes.
 
+/// Appends `s`, copying runs of printable ASCII that `special` does not claim in one go and
+/// handing every other character (controls, non-ASCII, specials) to `slow`. Nearly every alert
+/// field is plain ASCII, so this is a few `memcpy`s instead of a per-character loop.
+fn push_with(
+    out: &mut Vec<u8>,
+    s: &str,
+    special: impl Fn(u8) -> bool,
+    mut slow: impl FnMut(&mut Vec<u8>, char),
+) {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && (0x20..0x7F).contains(&bytes[i]) && !special(bytes[i]) {
+            i += 1;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if let Some(c) = s[i..].chars().next() {
+            slow(out, c);
+            i += c.len_utf8();
+        }
+    }
+}
+
 /// Appends `s` with every control character (C0, DEL, C1) replaced by a space, then `extra`
 /// characters replaced by a space too. Used where a format has no escape (LEEF, 5424 header).
 pub fn push_replaced(out: &mut Vec<u8>, s: &str, extra: &[char]) {
-    for c in s.chars() {
-        if c.is_control() || extra.contains(&c) {
-            out.push(b' ');
-        } else {
-            push_char(out, c);
-        }
-    }
+    push_with(
+        out,
+        s,
+        |b| extra.iter().any(|&c| c == char::from(b)),
+        |out, c| {
+            if c.is_control() || extra.contains(&c) {
+                out.push(b' ');
+            } else {
+                push_char(out, c);
+            }
+        },
+    );
 }
 
 /// RFC 5424 PARAM-VALUE: `"` `\` `]` escaped with a backslash (§6.3.3); control characters
 /// become spaces so the message stays one line (the JSON MSG keeps the exact text).
 pub fn push_sd_value(out: &mut Vec<u8>, s: &str) {
-    for c in s.chars() {
-        match c {
+    push_with(
+        out,
+        s,
+        |b| matches!(b, b'"' | b'\\' | b']'),
+        |out, c| match c {
             '"' | '\\' | ']' => {
                 out.push(b'\\');
                 out.push(c as u8);
             }
             c if c.is_control() => out.push(b' '),
             c => push_char(out, c),
-        }
-    }
+        },
+    );
 }
 
 /// CEF header field: `\` → `\\`, `|` → `\|`; control characters become spaces.
 pub fn push_cef_header(out: &mut Vec<u8>, s: &str) {
-    for c in s.chars() {
-        match c {
+    push_with(
+        out,
+        s,
+        |b| matches!(b, b'\\' | b'|'),
+        |out, c| match c {
             '\\' | '|' => {
                 out.push(b'\\');
                 out.push(c as u8);
             }
             c if c.is_control() => out.push(b' '),
             c => push_char(out, c),
-        }
-    }
+        },
+    );
 }
 
 /// CEF extension value: `\` → `\\`, `=` → `\=`, LF → `\n`, CR → `\r`; other control characters
 /// become spaces. Trailing spaces are lost by CEF parsers, so they are dropped here.
 pub fn push_cef_ext(out: &mut Vec<u8>, s: &str) {
     let start = out.len();
-    for c in s.chars() {
-        match c {
+    push_with(
+        out,
+        s,
+        |b| matches!(b, b'\\' | b'='),
+        |out, c| match c {
             '\\' | '=' => {
                 out.push(b'\\');
                 out.push(c as u8);
@@ -56,8 +94,8 @@ pub fn push_cef_ext(out: &mut Vec<u8>, s: &str) {
             '\r' => out.extend_from_slice(b"\\r"),
             c if c.is_control() => out.push(b' '),
             c => push_char(out, c),
-        }
-    }
+        },
+    );
     while out.len() > start && out.last() == Some(&b' ') {
         out.pop();
     }
