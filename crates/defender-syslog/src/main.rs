@@ -1,6 +1,7 @@
 //! defender-syslog: the binary. It wires the fetcher and the forwarder, and owns config, CLI,
 //! logging, the state file and shutdown.
 //!
+//! - `alloc`: the global allocator (mimalloc, chosen by measurement).
 //! - `cli`: the clap definitions (arguments as parsed).
 //! - `config`: the TOML file + environment + secrets, validated into `config::Config`.
 //! - `state`: persisted cursors, written atomically.
@@ -9,6 +10,7 @@
 //! - `cmd::*`: one module per subcommand.
 #![forbid(unsafe_code)]
 
+mod alloc;
 mod cli;
 mod cmd;
 mod config;
