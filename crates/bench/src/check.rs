@@ -57,3 +57,46 @@ pub fn frames(format: &str, frames: &[Vec<u8>], count: u64) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cef(id: &str) -> Vec<u8> {
+        format!("<82>1 2024-05-01T10:00:00.000000Z h defender-syslog - ALERT - CEF:0|Microsoft|Defender for Endpoint|1.0|X|T|5|cs2={id} cs2Label=AlertId").into_bytes()
+    }
+
+    #[test]
+    fn exact_ids_pass_and_every_kind_of_loss_fails() {
+        let ids: Vec<String> = (0..3).map(sim::defender::generated_id).collect();
+        let good: Vec<Vec<u8>> = ids.iter().map(|i| cef(i)).collect();
+        frames("cef", &good, 3).unwrap();
+        let missing = frames("cef", &good[..2], 3).unwrap_err().to_string();
+        assert!(missing.contains("missing"), "{missing}");
+        let mut dup = good.clone();
+        dup[2] = good[0].clone();
+        assert!(
+            frames("cef", &dup, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        let mut invented = good.clone();
+        invented.push(cef("da-not-served"));
+        assert!(
+            frames("cef", &invented, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("never served")
+        );
+        let mut bad = good.clone();
+        bad[1] = b"<82>1 - h defender-syslog - ALERT - CEF:0|broken".to_vec();
+        assert!(
+            frames("cef", &bad, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("malformed")
+        );
+    }
+}
