@@ -167,3 +167,83 @@ stats_interval = "1s"
         assert!(all.contains(k), "missing {k:?}");
     }
 }
+
+/// `check` without `--offline`: a token, one API call and a handshake per destination address,
+/// as a ✓/✗ table; exit 0 only if every row passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_online_reports_every_row_and_fails_on_a_dead_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockDefender::start(MockOptions::default()).await.unwrap();
+    mock.insert_new(2);
+    let pki = TestPki::new().unwrap();
+    let files = pki.write_to(dir.path()).unwrap();
+    let collector = sim::collector::start(sim::collector::Options::tls(
+        pki.server_config(false).unwrap(),
+    ))
+    .await
+    .unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let api_ca = dir.path().join("api-ca.pem");
+    std::fs::write(&api_ca, mock.ca_pem()).unwrap();
+    let write = |addresses: &str| {
+        let config = dir.path().join("check.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\nca_file = \"{}\"\n\n\
+                 [[destination]]\nname = \"siem\"\nformat = \"cef\"\ntransport = \"tls\"\naddresses = [{addresses}]\nserver_name = \"localhost\"\n\
+                 ca_file = \"{}\"\nuse_system_roots = false\nconnect_timeout = \"2s\"\n\n[state]\ndirectory = \"{}\"\n",
+                mock.tenant_id,
+                mock.client_id,
+                mock.client_secret,
+                mock.base_url(),
+                mock.login_url(),
+                api_ca.display(),
+                files.ca.display(),
+                dir.path().join("state").display(),
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let run = |config: std::path::PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_defender-syslog"))
+            .args(["check", "--config"])
+            .arg(config)
+            .env_remove("DEFENDER_SYSLOG_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let good = write(&format!("\"{}\"", collector.address()));
+    let out = tokio::task::spawn_blocking(move || run(good))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["✓ config", "✓ state", "✓ defender", "✓ siem"] {
+        assert!(text.contains(row), "missing {row:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains(&mock.client_secret),
+        "the secret must not be printed"
+    );
+
+    let bad = write(&format!("\"{}\", \"{dead}\"", collector.address()));
+    let out = tokio::task::spawn_blocking(move || run(bad)).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("✗ siem         {dead}")), "{text}");
+    assert!(
+        text.contains(&format!("✓ siem         {}", collector.address())),
+        "{text}"
+    );
+}
