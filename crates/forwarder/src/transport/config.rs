@@ -125,7 +125,9 @@ pub struct TransportConfig {
     /// A new TLS connection reports nothing delivered until it has stayed open this long:
     /// a TLS 1.3 server, and rsyslog's `PermittedPeer` check, refuse a client only after the
     /// client's side of the handshake has completed, and bytes its kernel acknowledged before
-    /// that refusal were never accepted.
+    /// that refusal were never accepted. The settle ends earlier once the collector has
+    /// acknowledged our first record and the connection then stayed open for 250 ms (or twice
+    /// the connect + handshake time, if longer): the refusal would have arrived by then.
     pub tls_settle: Duration,
 }
 

@@ -22,6 +22,11 @@ use super::{TransportConfig, TransportError, TransportKind, config, outq, tls};
 const BATCH_BYTES: usize = 64 * 1024;
 const ACK_POLL_MIN: Duration = Duration::from_millis(1);
 const ACK_POLL_MAX: Duration = Duration::from_millis(50);
+/// A collector that refuses us after the TLS handshake does so as soon as its side of the
+/// handshake completes, so the refusal reaches us about when the ACK of our first record does.
+/// The settle ends this long after that first ACK (or after twice the connect + handshake
+/// time, if longer), instead of waiting out the whole `tls_settle`.
+const SETTLE_QUIET_MIN: Duration = Duration::from_millis(250);
 
 /// A TCP stream that counts the bytes written to the socket (TLS ciphertext included), so a
 /// message can be mapped to a socket byte offset and compared with what the peer acknowledged.
@@ -179,6 +184,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
             return;
         }
         let address = cfg.addresses[idx].clone();
+        let dialled = Instant::now();
         let attempt = async {
             let tcp = connect_tcp(&cfg, &address).await?;
             Ok::<_, TransportError>(match &client {
@@ -202,7 +208,11 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
                     resend_from = shared.base(), "connected");
                 let before = shared.base();
                 let began = Instant::now();
-                let mut end = session(&shared, &cfg, wire, idx, &mut high_water).await;
+                let quiet = (began - dialled)
+                    .saturating_mul(2)
+                    .max(SETTLE_QUIET_MIN)
+                    .min(cfg.tls_settle);
+                let mut end = session(&shared, &cfg, wire, idx, quiet, &mut high_water).await;
                 if let SessionEnd::Failed { error, handshake } = &mut end
                     && client.is_some()
                     && began.elapsed() < cfg.tls_settle
@@ -285,16 +295,21 @@ fn is_tls_alert(e: &io::Error) -> bool {
 }
 
 /// One connection's life. Starts by writing every undelivered message (resend), then new ones.
+/// Over TLS nothing counts as delivered until the settle ends: `tls_settle` after the
+/// handshake, or `quiet` after the collector first acknowledged our data, whichever is first.
 async fn session(
     shared: &Shared,
     cfg: &TransportConfig,
     mut w: Box<dyn Wire>,
     idx: usize,
+    quiet: Duration,
     high_water: &mut u64,
 ) -> SessionEnd {
     let tls = cfg.kind == TransportKind::Tls;
     let started = Instant::now();
-    let settle_until = if tls {
+    // Socket bytes of the handshake: an acknowledgement beyond them is one of our records.
+    let data_start = w.socket().written;
+    let mut settle_until = if tls {
         Some(started + cfg.tls_settle)
     } else {
         None
@@ -355,6 +370,11 @@ async fn session(
                 acked_offset = acked;
                 last_progress = now;
                 poll = ACK_POLL_MIN;
+                if acked > data_start
+                    && let Some(t) = settle_until
+                {
+                    settle_until = Some(t.min(now + quiet));
+                }
             }
             let settled = settle_until.is_none_or(|t| now >= t);
             if settled {
