@@ -36,7 +36,7 @@ pub struct InputError {
 }
 
 #[derive(Deserialize)]
-struct Page<'a> {
+pub(crate) struct Page<'a> {
     #[serde(borrow)]
     value: Vec<&'a RawValue>,
 }
@@ -79,19 +79,22 @@ fn parse_ndjson(input: &[u8]) -> Vec<Result<Alert, InputError>> {
         .split(|&b| b == b'\n')
         .enumerate()
         .filter(|(_, line)| line.iter().any(|b| !b.is_ascii_whitespace()))
-        .map(|(i, line)| {
-            let location = Location::Line(i + 1);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let text = std::str::from_utf8(line).map_err(|e| InputError {
-                location,
-                message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            })?;
-            serde_json::from_str::<Alert>(text).map_err(|e| InputError {
-                location,
-                message: describe(&e),
-            })
-        })
+        .map(|(i, line)| parse_line(line, Location::Line(i + 1)))
         .collect()
+}
+
+/// One NDJSON line (its LF or CRLF, if any, is ignored).
+pub(crate) fn parse_line(line: &[u8], location: Location) -> Result<Alert, InputError> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).map_err(|e| InputError {
+        location,
+        message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+    })?;
+    serde_json::from_str::<Alert>(text).map_err(|e| InputError {
+        location,
+        message: describe(&e),
+    })
 }
 
 fn describe(e: &serde_json::Error) -> String {

@@ -8,6 +8,8 @@
 //! - [`alert`]: [`Alert`] and [`Evidence`], every field optional, unknown fields kept.
 //! - [`input`]: reading alerts from NDJSON or an API page `{"value":[...]}`, one result per alert,
 //!   so one bad alert never hides the good ones next to it.
+//! - [`reader`]: [`AlertReader`], the same rules over a stream: NDJSON line by line in bounded
+//!   memory (what `send` uses for files of any size).
 //! - [`cursor`]: [`VersionKey`] (one alert version), [`Checkpoint`] (a cursor the fetcher
 //!   proposes) and [`ResumePoint`] (what the binary persisted once delivery was confirmed).
 //! - [`samples`]: the repository's own synthetic alerts, for `demo`, docs, tests and benches.
@@ -17,10 +19,12 @@ pub mod alert;
 pub mod cursor;
 mod de;
 pub mod input;
+pub mod reader;
 pub mod samples;
 pub mod timestamp;
 
 pub use alert::{Alert, Comment, Evidence, LoggedOnUser, RelatedUser};
 pub use cursor::{Checkpoint, FetchItem, ResumePoint, VersionKey};
 pub use input::{InputError, parse_alerts};
+pub use reader::AlertReader;
 pub use timestamp::{Timestamp, TimestampError};

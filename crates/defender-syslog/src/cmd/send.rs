@@ -9,10 +9,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alert_model::Alert;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use alert_model::{Alert, AlertReader};
 use anyhow::Context;
 use forwarder::format::Formatter;
 use forwarder::transport::Transport;
+use tokio::sync::mpsc;
 
 use forwarder::transport::TransportConfig;
 
@@ -20,6 +24,36 @@ use crate::config::{self, FormatSpec};
 
 /// How often progress is printed while a destination is still delivering.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// Parsed alerts waiting for each destination: the reader runs at most this far ahead, so
+/// memory is bounded whatever the file's size.
+const QUEUE: usize = 1024;
+
+/// Parses the input and hands every alert to every destination; returns (read, unreadable).
+/// A destination that gave up keeps draining its queue, so it never blocks the others.
+fn read_into(
+    reader: AlertReader<std::io::BufReader<std::fs::File>>,
+    senders: &[mpsc::Sender<Arc<Alert>>],
+    input_name: &str,
+) -> (u64, u64) {
+    let (mut good, mut bad) = (0u64, 0u64);
+    for item in reader {
+        match item {
+            Ok(a) => {
+                good += 1;
+                let a = Arc::new(a);
+                for tx in senders {
+                    // Err: the destination task is gone; its outcome says why.
+                    let _ = tx.blocking_send(a.clone());
+                }
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("send: {input_name}:{e}");
+            }
+        }
+    }
+    (good, bad)
+}
 
 /// What happened at one destination.
 struct Outcome {
@@ -45,43 +79,30 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     for w in &cfg.warnings {
         eprintln!("send: warning: {w}");
     }
-    let bytes = std::fs::read(&args.input).map_err(|e| {
+    let file = std::fs::File::open(&args.input).map_err(|e| {
         crate::usage_error(format!("send: cannot read {}: {e}", args.input.display()))
     })?;
     let input_name = args.input.display().to_string();
-    let mut alerts = Vec::new();
-    let mut bad = 0usize;
-    for item in alert_model::parse_alerts(&bytes) {
-        match item {
-            Ok(a) => alerts.push(a),
-            Err(e) => {
-                bad += 1;
-                eprintln!("send: {input_name}:{e}");
-            }
-        }
-    }
+    let reader = AlertReader::new(std::io::BufReader::with_capacity(256 * 1024, file))
+        .map_err(|e| crate::usage_error(format!("send: cannot read {input_name}: {e}")))?;
     eprintln!(
-        "send: {} alert(s) read from {input_name}{}; sending to {} destination(s)",
-        alerts.len(),
-        if bad > 0 {
-            format!(" ({bad} unreadable, skipped)")
-        } else {
-            String::new()
-        },
+        "send: reading {input_name}; sending to {} destination(s)",
         cfg.destinations.len()
     );
 
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
-    let outcomes = rt.block_on(async {
-        let alerts = std::sync::Arc::new(alerts);
+    let (read, outcomes) = rt.block_on(async {
+        let mut senders = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
         for (i, d) in cfg.destinations.iter().enumerate() {
             let (name, format, transport) = (d.name.clone(), d.format.clone(), d.transport.clone());
-            let alerts = alerts.clone();
-            tasks.spawn(
-                async move { (i, send_to(&name, &format, transport, &alerts, stall).await) },
-            );
+            let (tx, rx) = mpsc::channel(QUEUE);
+            senders.push(tx);
+            tasks.spawn(async move { (i, send_to(&name, &format, transport, rx, stall).await) });
         }
+        // Parsing runs on its own thread, ahead of formatting and TLS on the runtime's.
+        let name = input_name.clone();
+        let read = tokio::task::spawn_blocking(move || read_into(reader, &senders, &name));
         let mut outcomes = Vec::new();
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -90,8 +111,21 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
             }
         }
         outcomes.sort_by_key(|(i, _)| *i);
-        Ok(outcomes.into_iter().map(|(_, o)| o).collect::<Vec<_>>())
+        let read = read.await.context("the input reader failed")?;
+        Ok((
+            read,
+            outcomes.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
+        ))
     })?;
+    let (good, bad) = read;
+    eprintln!(
+        "send: {good} alert(s) read from {input_name}{}",
+        if bad > 0 {
+            format!(" ({bad} unreadable, skipped)")
+        } else {
+            String::new()
+        },
+    );
 
     println!(
         "{:<24} {:<8} {:>9} {:>9} {:>7}  result",
@@ -118,11 +152,13 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     })
 }
 
+/// Sends every alert of `rx` to one destination. After a failure it keeps taking (and
+/// counting) alerts until the reader is done, so one dead destination never stalls the others.
 async fn send_to(
     name: &str,
     spec: &FormatSpec,
     transport_cfg: TransportConfig,
-    alerts: &[Alert],
+    mut rx: mpsc::Receiver<Arc<Alert>>,
     stall: Duration,
 ) -> Outcome {
     let format = match spec.kind {
@@ -133,37 +169,64 @@ async fn send_to(
     let mut out = Outcome {
         name: name.to_owned(),
         format,
-        total: alerts.len() as u64,
+        total: 0,
         delivered: 0,
         resent: 0,
         error: None,
     };
+    let queued = AtomicU64::new(0);
+    let error = deliver(
+        name,
+        spec,
+        &transport_cfg,
+        &mut rx,
+        stall,
+        &queued,
+        &mut out,
+    )
+    .await;
+    out.error = error;
+    let mut total = queued.load(Relaxed);
+    while rx.recv().await.is_some() {
+        total += 1;
+    }
+    out.total = total;
+    out
+}
+
+/// The delivery loop of [`send_to`]: returns why it gave up, if it did. `queued` counts the
+/// alerts taken from `rx`.
+async fn deliver(
+    name: &str,
+    spec: &FormatSpec,
+    transport_cfg: &TransportConfig,
+    rx: &mut mpsc::Receiver<Arc<Alert>>,
+    stall: Duration,
+    queued: &AtomicU64,
+    out: &mut Outcome,
+) -> Option<String> {
     let mut formatter = match Formatter::new(crate::format_options(spec)) {
         Ok(f) => f,
-        Err(e) => {
-            out.error = Some(format!("format options: {e}"));
-            return out;
-        }
+        Err(e) => return Some(format!("format options: {e}")),
     };
     let transport = match Transport::start(name, transport_cfg.clone()) {
         Ok(t) => t,
-        Err(e) => {
-            out.error = Some(format!("transport: {e}"));
-            return out;
-        }
+        Err(e) => return Some(format!("transport: {e}")),
     };
     let mut delivered = transport.delivered();
-    let total = out.total;
     let sender = async {
-        for a in alerts {
+        while let Some(a) = rx.recv().await {
+            queued.fetch_add(1, Relaxed);
             let mut msg = Vec::with_capacity(2048);
-            formatter.format(a, &mut msg);
+            formatter.format(&a, &mut msg);
+            drop(a);
             transport.send(msg).await?;
         }
         Ok::<(), forwarder::transport::TransportError>(())
     };
     tokio::pin!(sender);
-    // Sending waits while the in-flight buffer is full, so the stall clock runs meanwhile too.
+    // Sending waits while the in-flight buffer is full, so the stall clock runs meanwhile too;
+    // it does not run while everything taken so far is delivered (waiting for the reader).
     let mut sending = true;
     let mut last = *delivered.borrow();
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
@@ -171,10 +234,11 @@ async fn send_to(
     let mut stalled_since = tokio::time::Instant::now();
     let failure: Option<String> = loop {
         let now = *delivered.borrow_and_update();
+        let total = queued.load(Relaxed);
         if now >= total && !sending {
             break None;
         }
-        if now != last {
+        if now != last || now >= total {
             last = now;
             stalled_since = tokio::time::Instant::now();
         }
@@ -188,7 +252,8 @@ async fn send_to(
             r = delivered.changed() => if r.is_err() {
                 break Some("the connection task stopped".into());
             },
-            _ = progress.tick() => eprintln!("send: {name}: delivered {now}/{total}"),
+            _ = progress.tick() => eprintln!("send: {name}: delivered {now}/{total}{}",
+                if sending { " so far" } else { "" }),
             () = tokio::time::sleep_until(stalled_since + stall) => {
                 break Some(format!("gave up after {}s without delivery progress at {now}/{total} delivered", stall.as_secs_f32()));
             }
@@ -196,15 +261,14 @@ async fn send_to(
     };
     let report = transport.shutdown(Duration::from_secs(5)).await;
     let stats = transport.stats();
-    out.delivered = report.delivered.min(total);
+    out.delivered = report.delivered.min(queued.load(Relaxed));
     out.resent = stats.resent;
-    out.error = failure.map(|f| match &stats.connected_to {
+    failure.map(|f| match &stats.connected_to {
         Some(a) => format!("{f} (connected to {a})"),
         None if stats.delivered == 0 => format!(
             "{f} (could not connect to {}; see the warnings above)",
             transport_cfg.addresses.join(", ")
         ),
         None => f,
-    });
-    out
+    })
 }
