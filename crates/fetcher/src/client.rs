@@ -50,10 +50,18 @@ pub struct ProbeReport {
     pub newest_last_update: Option<Timestamp>,
 }
 
-/// A response body of `GET /api/alerts` (already decompressed).
+/// A 200 response of `GET /api/alerts` whose body is read as it arrives (already
+/// decompressed), so a whole page is never held in memory.
 #[derive(Debug)]
 pub(crate) struct RawPage {
-    pub body: bytes::Bytes,
+    resp: reqwest::Response,
+}
+
+impl RawPage {
+    /// The next piece of the body; `Ok(None)` at its end. Err: the body was cut off.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, String> {
+        self.resp.chunk().await.map_err(|e| describe_reqwest(&e))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -244,13 +252,13 @@ impl Client {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
+            if status == 200 {
+                return Ok(RawPage { resp });
+            }
             let body = resp.bytes().await.map_err(|e| FetchError::Malformed {
                 endpoint: format!("{}/api/alerts", self.inner.api_url),
                 message: format!("body cut off: {}", describe_reqwest(&e)),
             })?;
-            if status == 200 {
-                return Ok(RawPage { body });
-            }
             // Empty bodies (e.g. 404 with Content-Length: 0) are normal: default the fields.
             let err = serde_json::from_slice::<MdeErrorBody>(&body)
                 .unwrap_or_default()
@@ -312,7 +320,11 @@ impl Client {
         let page = self
             .get_alerts("$top=1&$orderby=lastUpdateTime+desc", &counter)
             .await?;
-        let alerts = alert_model::parse_alerts(&page.body);
+        let body = page.resp.bytes().await.map_err(|e| FetchError::Malformed {
+            endpoint: format!("{}/api/alerts", self.inner.api_url),
+            message: format!("body cut off: {}", describe_reqwest(&e)),
+        })?;
+        let alerts = alert_model::parse_alerts(&body);
         let newest = alerts
             .iter()
             .filter_map(|a| a.as_ref().ok()?.last_update_time)

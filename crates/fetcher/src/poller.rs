@@ -21,14 +21,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use alert_model::{Alert, Checkpoint, FetchItem, ResumePoint, Timestamp};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
 use crate::dedup::Seen;
 use crate::error::FetchError;
+use crate::split::PageSplitter;
 
 /// How a poller pages through the API.
 #[derive(Debug, Clone)]
@@ -120,13 +119,27 @@ impl Query {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    value: Vec<&'a RawValue>,
-    /// Present when the server cut the page below `$top`: more results follow.
-    #[serde(rename = "@odata.nextLink", default, borrow)]
-    next_link: Option<&'a RawValue>,
+/// What reading one page found (also for a page that broke off part way).
+#[derive(Debug, Default)]
+struct PageRead {
+    /// Elements in the page (readable or not).
+    items: u64,
+    /// Versions forwarded (not duplicates).
+    new: u64,
+    /// Versions already forwarded before (overlap and boundary re-reads).
+    dups: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    next_link: bool,
+}
+
+/// How reading a page ended.
+enum PageEnd {
+    Complete,
+    /// The body stopped early (connection error or request timeout): read it again.
+    CutOff(String),
+    /// The body is not a valid page: retried, then isolated by shrinking the page.
+    Malformed(String),
 }
 
 /// At most this many `$skip` walks over one tie per cycle (the last must find nothing new).
@@ -238,19 +251,39 @@ impl Poller {
         // In a tie walk: how many walks so far and the new versions the current one found.
         let mut walk = (0u32, 0u64);
         let mut malformed_tries = 0u32;
+        let mut cut_offs = 0u32;
         let (mut new_total, mut dup_total, mut pages) = (0u64, 0u64, 0u64);
         loop {
             if shutdown.is_cancelled() {
                 return Err(Stop::Shutdown);
             }
-            let raw = self.fetch(&q, size, shutdown).await?;
-            let env = match serde_json::from_slice::<Envelope<'_>>(&raw.body) {
-                Ok(env) => env,
-                Err(e) => {
+            let mut raw = self.fetch(&q, size, shutdown).await?;
+            let mut page = PageRead::default();
+            let end = self
+                .stream_page(&mut raw, &q, &mut cap, &mut page, tx, shutdown)
+                .await?;
+            drop(raw);
+            new_total += page.new;
+            dup_total += page.dups;
+            walk.1 += page.new;
+            let (n, first, last, page_new) = (page.items, page.first, page.last, page.new);
+            match end {
+                PageEnd::Complete => {}
+                PageEnd::CutOff(e) => {
+                    // The connection broke (or timed out while the collector held us back):
+                    // read the page again; what was already forwarded is deduplicated.
+                    PollerStats::add(&self.stats.errors, 1);
+                    cut_offs += 1;
+                    tracing::warn!(destination = %self.name, error = %e, items_read = n, failures = cut_offs,
+                        "Defender API page cut off; reading it again");
+                    self.backoff(cut_offs, shutdown).await?;
+                    continue;
+                }
+                PageEnd::Malformed(e) => {
                     PollerStats::add(&self.stats.errors, 1);
                     malformed_tries += 1;
                     if malformed_tries < self.cfg.malformed_attempts.max(1) {
-                        tracing::warn!(destination = %self.name, error = %e, bytes = raw.body.len(),
+                        tracing::warn!(destination = %self.name, error = %e, items_read = n,
                             "malformed page from the Defender API; retrying");
                         self.backoff(malformed_tries, shutdown).await?;
                     } else if size > 1 {
@@ -270,58 +303,14 @@ impl Poller {
                     }
                     continue;
                 }
-            };
+            }
             malformed_tries = 0;
+            cut_offs = 0;
             pages += 1;
             let requested = size;
             // A readable page after shrinking: grow back step by step (a poison alert ahead
             // shrinks it again; a passing fault must not leave the cycle on tiny pages).
             size = size.saturating_mul(10).min(full_size);
-            let n = env.value.len() as u64;
-            let (mut first, mut last) = (None::<Timestamp>, None::<Timestamp>);
-            let mut page_new = 0u64;
-            for raw_alert in &env.value {
-                let alert = match serde_json::from_str::<Alert>(raw_alert.get()) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Readable page, unreadable alert: its time is unknown, so hold the
-                        // watermark at this query's start until it becomes readable.
-                        PollerStats::add(&self.stats.errors, 1);
-                        PollerStats::add(&self.stats.poison_alerts, 1);
-                        cap = Some(cap.map_or(q.from, |c| c.min(q.from)));
-                        tracing::error!(destination = %self.name, error = %e,
-                            "unreadable alert in a page; the watermark is held before it");
-                        continue;
-                    }
-                };
-                if let Some(t) = alert.last_update_time {
-                    first.get_or_insert(t);
-                    last = Some(last.map_or(t, |l: Timestamp| l.max(t)));
-                }
-                match alert.version_key() {
-                    Some(key) => {
-                        if self.seen.contains(&key) {
-                            dup_total += 1;
-                            PollerStats::add(&self.stats.versions_deduplicated, 1);
-                            continue;
-                        }
-                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
-                            .await?;
-                        self.seen.insert(&key);
-                    }
-                    None => {
-                        PollerStats::add(&self.stats.unkeyed_alerts, 1);
-                        tracing::warn!(destination = %self.name, id = alert.id.as_deref().unwrap_or("(none)"),
-                            "alert without id or lastUpdateTime: forwarded, but it cannot be deduplicated");
-                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
-                            .await?;
-                    }
-                }
-                page_new += 1;
-            }
-            new_total += page_new;
-            walk.1 += page_new;
-            PollerStats::add(&self.stats.alerts_fetched, page_new);
             // Everything before `last` in the ordered result has now been sent.
             if let Some(l) = last {
                 let proposed = cap.map_or(l, |c| c.min(l));
@@ -342,7 +331,7 @@ impl Poller {
             // A server that serves less than `$top` says so with a nextLink; a short page without one
             // is the end of the result. (The link itself is not followed: it is `$skip` paging,
             // which keyset paging replaces.)
-            let full = n >= u64::from(requested) || (env.next_link.is_some() && n > 0);
+            let full = n >= u64::from(requested) || (page.next_link && n > 0);
             tracing::debug!(destination = %self.name, items = n, new = page_new, query = ?q, "page");
             if !full {
                 if let Some(u) = q.until {
@@ -403,6 +392,87 @@ impl Poller {
                 watermark = %self.watermark, "poll cycle done, nothing new");
         }
         Ok(())
+    }
+
+    /// Reads one page as it arrives and forwards each new alert version at once, so memory
+    /// holds one alert of the page, not the page. An element that is valid JSON but not an
+    /// alert is skipped with the watermark held before it (`cap`); a syntax error anywhere
+    /// makes the page malformed, like a page that cannot be parsed at all.
+    async fn stream_page(
+        &mut self,
+        raw: &mut crate::client::RawPage,
+        q: &Query,
+        cap: &mut Option<Timestamp>,
+        page: &mut PageRead,
+        tx: &Sender<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> Result<PageEnd, Stop> {
+        let mut split = PageSplitter::new();
+        loop {
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => return Err(Stop::Shutdown),
+                c = raw.chunk() => c,
+            };
+            match chunk {
+                Ok(Some(c)) => split.feed(&c),
+                Ok(None) => {
+                    page.next_link = split.next_link;
+                    return Ok(match split.finish() {
+                        Ok(()) => PageEnd::Complete,
+                        Err(e) => PageEnd::Malformed(e.to_string()),
+                    });
+                }
+                Err(e) => return Ok(PageEnd::CutOff(e)),
+            }
+            loop {
+                let index = split.items;
+                let parsed = match split.next() {
+                    Ok(Some(element)) => serde_json::from_slice::<Alert>(element),
+                    Ok(None) => break,
+                    Err(e) => return Ok(PageEnd::Malformed(e.to_string())),
+                };
+                page.items = split.items;
+                let alert = match parsed {
+                    Ok(a) => a,
+                    Err(e) if e.is_data() => {
+                        // Readable page, unreadable alert: its time is unknown, so hold the
+                        // watermark at this query's start until it becomes readable.
+                        PollerStats::add(&self.stats.errors, 1);
+                        PollerStats::add(&self.stats.poison_alerts, 1);
+                        *cap = Some(cap.map_or(q.from, |c| c.min(q.from)));
+                        tracing::error!(destination = %self.name, error = %e, index,
+                            "unreadable alert in a page; the watermark is held before it");
+                        continue;
+                    }
+                    Err(e) => return Ok(PageEnd::Malformed(format!("value[{index}]: {e}"))),
+                };
+                if let Some(t) = alert.last_update_time {
+                    page.first.get_or_insert(t);
+                    page.last = Some(page.last.map_or(t, |l: Timestamp| l.max(t)));
+                }
+                match alert.version_key() {
+                    Some(key) => {
+                        if self.seen.contains(&key) {
+                            PollerStats::add(&self.stats.versions_deduplicated, 1);
+                            page.dups += 1;
+                            continue;
+                        }
+                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
+                            .await?;
+                        self.seen.insert(&key);
+                    }
+                    None => {
+                        PollerStats::add(&self.stats.unkeyed_alerts, 1);
+                        tracing::warn!(destination = %self.name, id = alert.id.as_deref().unwrap_or("(none)"),
+                            "alert without id or lastUpdateTime: forwarded, but it cannot be deduplicated");
+                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
+                            .await?;
+                    }
+                }
+                page.new += 1;
+                PollerStats::add(&self.stats.alerts_fetched, 1);
+            }
+        }
     }
 
     /// One page, retrying transient failures (5xx, timeouts, 429, empty 404s) with jittered
