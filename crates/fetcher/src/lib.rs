@@ -13,7 +13,7 @@
 //! - `budget`: the per-tenant request budget (100/min, 1,500/h, Retry-After).
 //! - [`client`]: [`Client`], the shared HTTP client, error mapping and `probe`.
 //! - [`poller`]: [`Poller`], keyset / tie-walk paging, overlap, dedup, checkpoints.
-//! - `split`: finds each alert of a page in the body as it streams in (a page is never whole).
+//! - [`split`]: [`split::PageSplitter`] finds each alert of a page in the body as it streams in (a page is never whole).
 //! - [`error`]: [`FetchError`], every message saying what to do.
 #![forbid(unsafe_code)]
 
@@ -23,7 +23,7 @@ pub mod config;
 mod dedup;
 pub mod error;
 pub mod poller;
-mod split;
+pub mod split;
 mod token;
 
 pub use client::{Client, ProbeReport};

@@ -426,7 +426,7 @@ impl Poller {
             }
             loop {
                 let index = split.items;
-                let parsed = match split.next() {
+                let parsed = match split.next_element() {
                     Ok(Some(element)) => serde_json::from_slice::<Alert>(element),
                     Ok(None) => break,
                     Err(e) => return Ok(PageEnd::Malformed(e.to_string())),

@@ -7,11 +7,11 @@
 
 /// Elements larger than this are refused (a hostile or broken stream must not grow the buffer
 /// without bound); the poller then isolates the alert like any unreadable one.
-pub(crate) const MAX_ELEMENT: usize = 32 * 1024 * 1024;
+pub const MAX_ELEMENT: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed page at byte {at}: {what}")]
-pub(crate) struct SplitError {
+pub struct SplitError {
     pub at: u64,
     pub what: &'static str,
 }
@@ -67,8 +67,9 @@ enum Key {
     NextLink,
 }
 
+/// Feed it the body's chunks; take the complete elements; call `finish` at the end.
 #[derive(Debug)]
-pub(crate) struct PageSplitter {
+pub struct PageSplitter {
     buf: Vec<u8>,
     /// Next byte of `buf` to scan.
     pos: usize,
@@ -85,8 +86,14 @@ pub(crate) struct PageSplitter {
     pub items: u64,
 }
 
+impl Default for PageSplitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PageSplitter {
-    pub(crate) fn new() -> PageSplitter {
+    pub fn new() -> PageSplitter {
         PageSplitter {
             buf: Vec::with_capacity(64 * 1024),
             pos: 0,
@@ -100,8 +107,8 @@ impl PageSplitter {
         }
     }
 
-    /// Appends a chunk of the body. Invalidates the slice the last [`Self::next`] returned.
-    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+    /// Appends a chunk of the body. Invalidates the slice the last [`Self::next_element`] returned.
+    pub fn feed(&mut self, chunk: &[u8]) {
         // Keep only what is still needed: the value being skimmed, else nothing before `pos`.
         let keep = self.skim.map_or(self.pos, |s| s.start);
         if keep > 0 {
@@ -116,7 +123,7 @@ impl PageSplitter {
     }
 
     /// The next complete element, `Ok(None)` if more bytes are needed (or the page is done).
-    pub(crate) fn next(&mut self) -> Result<Option<&[u8]>, SplitError> {
+    pub fn next_element(&mut self) -> Result<Option<&[u8]>, SplitError> {
         loop {
             if let Some(mut s) = self.skim {
                 let Some(end) = self.skim_to_end(&mut s)? else {
@@ -199,7 +206,7 @@ impl PageSplitter {
     }
 
     /// Called at the end of the body: the envelope must be complete.
-    pub(crate) fn finish(&mut self) -> Result<(), SplitError> {
+    pub fn finish(&mut self) -> Result<(), SplitError> {
         // A number ends only at the next delimiter; at EOF the envelope is unclosed anyway.
         if self.st != St::End || self.skim.is_some() {
             Err(self.error("the page ends before it is complete"))
@@ -293,12 +300,12 @@ impl PageSplitter {
 
 /// Splits a whole body at once (tests and benches).
 #[cfg(test)]
-pub(crate) fn split_all(body: &[u8], chunk: usize) -> Result<(Vec<Vec<u8>>, bool), SplitError> {
+pub fn split_all(body: &[u8], chunk: usize) -> Result<(Vec<Vec<u8>>, bool), SplitError> {
     let mut sp = PageSplitter::new();
     let mut out = Vec::new();
     for c in body.chunks(chunk.max(1)) {
         sp.feed(c);
-        while let Some(e) = sp.next()? {
+        while let Some(e) = sp.next_element()? {
             out.push(e.to_vec());
         }
     }
@@ -390,7 +397,7 @@ mod tests {
         let mut refused = false;
         for _ in 0..40 {
             sp.feed(&block);
-            if sp.next().is_err() {
+            if sp.next_element().is_err() {
                 refused = true;
                 break;
             }

@@ -1,0 +1,70 @@
+//! API page → alerts as the poller does it: the body arrives in chunks, `PageSplitter` finds
+//! each element and `serde_json` parses it into an `Alert`; the page is never held whole.
+//! `cargo bench -p fetcher --bench page`; throughput is alerts/s on one core. Compare with
+//! `cargo bench -p alert-model --bench parse` (`page`: the whole body parsed at once).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fetcher::split::PageSplitter;
+
+const ALERTS: usize = 1000;
+/// About what hyper hands over per read of a TLS stream.
+const CHUNK: usize = 16 * 1024;
+
+fn page() -> String {
+    let samples = alert_model::samples::alerts();
+    let items: Vec<String> = (0..ALERTS)
+        .map(|i| {
+            let mut a = samples[i % samples.len()].clone();
+            a.id = Some(format!(
+                "da{:018}_{i}",
+                638_300_000_000_000_000u64 + i as u64
+            ));
+            serde_json::to_string(&a).unwrap_or_default()
+        })
+        .collect();
+    format!(
+        "{{\"@odata.context\":\"https://api.security.microsoft.com/api/$metadata#Alerts\",\"value\":[{}]}}",
+        items.join(",")
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let page = page();
+    let mut group = c.benchmark_group("page");
+    group.throughput(Throughput::Elements(ALERTS as u64));
+    group.bench_function("split_only", |b| {
+        b.iter(|| {
+            let mut sp = PageSplitter::new();
+            let mut n = 0usize;
+            for chunk in page.as_bytes().chunks(CHUNK) {
+                sp.feed(chunk);
+                while let Ok(Some(e)) = sp.next_element() {
+                    n += e.len();
+                }
+            }
+            std::hint::black_box((n, sp.finish().is_ok()))
+        })
+    });
+    group.bench_function("split_and_parse", |b| {
+        b.iter(|| {
+            let mut sp = PageSplitter::new();
+            let mut ok = 0usize;
+            for chunk in page.as_bytes().chunks(CHUNK) {
+                sp.feed(chunk);
+                while let Ok(Some(e)) = sp.next_element() {
+                    ok += usize::from(serde_json::from_slice::<alert_model::Alert>(e).is_ok());
+                }
+            }
+            std::hint::black_box((ok, sp.finish().is_ok()))
+        })
+    });
+    group.finish();
+    println!(
+        "input: {ALERTS} alerts, {} bytes as a page ({} B/alert), {CHUNK}-byte chunks",
+        page.len(),
+        page.len() / ALERTS
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
