@@ -67,6 +67,7 @@ pub fn format_options(spec: &config::FormatSpec) -> forwarder::format::FormatOpt
 }
 
 fn main() -> ExitCode {
+    alloc::no_huge_pages();
     let cli = cli::Cli::parse();
     match cmd::dispatch(cli) {
         Ok(code) => code,
