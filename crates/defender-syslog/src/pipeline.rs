@@ -66,6 +66,7 @@ impl Pipeline {
         let mut checkpoints: VecDeque<(u64, Checkpoint)> = VecDeque::new();
         let mut sent: u64 = 0;
         let mut safe: Option<Timestamp> = None;
+        let mut pruned_at: Option<Timestamp> = None;
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -76,6 +77,7 @@ impl Pipeline {
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
                     advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                    self.prune(&mut delivered_keys, safe, &mut pruned_at);
                 }
                 _ = tick.tick() => {
                     if safe.is_some() && safe != committed {
@@ -101,6 +103,7 @@ impl Pipeline {
                             checkpoints.push_back((sent, cp));
                             let d = *delivered_rx.borrow();
                             advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                            self.prune(&mut delivered_keys, safe, &mut pruned_at);
                         }
                     }
                 }
@@ -128,6 +131,24 @@ impl Pipeline {
         }
         tracing::info!(destination = %self.name, delivered = report.delivered, "Pipeline stopped.");
         Ok(())
+    }
+
+    /// Drops delivered keys that fell below `safe - overlap`: no later commit can need them
+    /// (the safe watermark only grows). Done once per new safe watermark, so between two
+    /// commits the set holds about a page of keys, not everything delivered meanwhile.
+    fn prune(
+        &self,
+        keys: &mut HashSet<VersionKey>,
+        safe: Option<Timestamp>,
+        pruned_at: &mut Option<Timestamp>,
+    ) {
+        if let Some(s) = safe
+            && safe != *pruned_at
+        {
+            let floor = s.saturating_sub(self.overlap);
+            keys.retain(|k| k.last_update_time >= floor);
+            *pruned_at = safe;
+        }
     }
 
     /// Persists `watermark` and the delivered keys still inside the overlap window.

@@ -6,7 +6,6 @@
 //! cannot be read is an error with the recovery command, never a silent restart from scratch.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 
 use alert_model::{ResumePoint, Timestamp};
@@ -24,6 +23,15 @@ pub struct StateFile {
     /// When this cursor was committed.
     pub updated: Timestamp,
     pub resume: ResumePoint,
+}
+
+/// [`StateFile`] borrowed, for writing without copying the delivered keys.
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    version: u32,
+    destination: &'a str,
+    updated: Timestamp,
+    resume: &'a ResumePoint,
 }
 
 /// A state problem, always naming the file and how to recover.
@@ -117,29 +125,32 @@ impl StateStore {
 
     /// Atomically replaces the cursor of `destination`.
     pub fn save(&self, destination: &str, resume: &ResumePoint) -> Result<(), StateError> {
-        let file = StateFile {
+        let file = StateFileRef {
             version: LAYOUT_VERSION,
-            destination: destination.to_owned(),
+            destination,
             updated: Timestamp::now(),
-            resume: resume.clone(),
+            resume,
         };
         let path = self.path(destination);
         let err = |source| StateError::Write {
             path: path.clone(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| err(std::io::Error::other(e)))?;
         let tmp = self.dir.join(format!(".{destination}.cursor.json.tmp"));
         {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = OpenOptions::new()
+            let f = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(err)?;
-            f.write_all(&bytes).map_err(err)?;
+            // Streamed: thousands of delivered keys are never one big string in memory.
+            let mut w = std::io::BufWriter::new(f);
+            serde_json::to_writer_pretty(&mut w, &file)
+                .map_err(|e| err(std::io::Error::other(e)))?;
+            let f = w.into_inner().map_err(|e| err(e.into_error()))?;
             f.sync_all().map_err(err)?;
         }
         fs::rename(&tmp, &path).map_err(err)?;
