@@ -1,5 +1,7 @@
 //! API page → alerts as the poller does it: the body arrives in chunks, `PageSplitter` finds
 //! each element and `serde_json` parses it into an `Alert`; the page is never held whole.
+//! `split_utf8_parse` is what the poller does (UTF-8 checked once per alert, then parsed as
+//! `str`); `split_and_parse` parses the bytes directly, which checks UTF-8 string by string.
 //! `cargo bench -p fetcher --bench page`; throughput is alerts/s on one core. Compare with
 //! `cargo bench -p alert-model --bench parse` (`page`: the whole body parsed at once).
 
@@ -53,6 +55,21 @@ fn bench(c: &mut Criterion) {
                 sp.feed(chunk);
                 while let Ok(Some(e)) = sp.next_element() {
                     ok += usize::from(serde_json::from_slice::<alert_model::Alert>(e).is_ok());
+                }
+            }
+            std::hint::black_box((ok, sp.finish().is_ok()))
+        })
+    });
+    group.bench_function("split_utf8_parse", |b| {
+        b.iter(|| {
+            let mut sp = PageSplitter::new();
+            let mut ok = 0usize;
+            for chunk in page.as_bytes().chunks(CHUNK) {
+                sp.feed(chunk);
+                while let Ok(Some(e)) = sp.next_element() {
+                    let parsed = std::str::from_utf8(e)
+                        .map(|t| serde_json::from_str::<alert_model::Alert>(t).is_ok());
+                    ok += usize::from(parsed == Ok(true));
                 }
             }
             std::hint::black_box((ok, sp.finish().is_ok()))
