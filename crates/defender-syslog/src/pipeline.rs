@@ -67,6 +67,8 @@ impl Pipeline {
         let mut sent: u64 = 0;
         let mut safe: Option<Timestamp> = None;
         let mut pruned_at: Option<Timestamp> = None;
+        // One buffer for every message: the transport copies each into its frame.
+        let mut msg = Vec::with_capacity(4096);
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -89,10 +91,10 @@ impl Pipeline {
                     match item {
                         None => break,
                         Some(FetchItem::Alert(alert)) => {
-                            let mut msg = Vec::with_capacity(2048);
+                            msg.clear();
                             self.formatter.format(&alert, &mut msg);
                             let seq = tokio::select! {
-                                r = self.transport.send(msg) => r?,
+                                r = self.transport.send_bytes(&msg) => r?,
                                 () = shutdown.cancelled() => break,
                             };
                             sent = seq + 1;

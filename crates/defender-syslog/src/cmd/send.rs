@@ -215,12 +215,13 @@ async fn deliver(
     };
     let mut delivered = transport.delivered();
     let sender = async {
+        let mut msg = Vec::with_capacity(4096);
         while let Some(a) = rx.recv().await {
             queued.fetch_add(1, Relaxed);
-            let mut msg = Vec::with_capacity(2048);
+            msg.clear();
             formatter.format(&a, &mut msg);
             drop(a);
-            transport.send(msg).await?;
+            transport.send_bytes(&msg).await?;
         }
         Ok::<(), forwarder::transport::TransportError>(())
     };

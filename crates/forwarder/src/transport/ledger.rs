@@ -72,7 +72,7 @@ impl Shared {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) async fn push(&self, msg: Vec<u8>) -> Result<u64, TransportError> {
+    pub(crate) async fn push(&self, msg: &[u8]) -> Result<u64, TransportError> {
         if msg.len() > self.max_message {
             return Err(TransportError::MessageTooLarge {
                 len: msg.len(),
@@ -83,10 +83,10 @@ impl Shared {
             if msg.is_empty() {
                 return Err(TransportError::EmptyMessage);
             }
-            msg
+            msg.to_vec()
         } else {
             let mut f = Vec::with_capacity(msg.len() + 8);
-            framing::encode(self.framing, &msg, &mut f)?;
+            framing::encode(self.framing, msg, &mut f)?;
             f
         };
         loop {

@@ -105,6 +105,12 @@ impl Transport {
     /// sequence number (0, 1, 2, …). Waits while the in-flight buffer is full. Refuses
     /// oversize or empty messages, and messages with LF under LF framing.
     pub async fn send(&self, msg: Vec<u8>) -> Result<u64, TransportError> {
+        self.shared.push(&msg).await
+    }
+
+    /// [`Transport::send`] for a borrowed message: the caller can format every message into
+    /// one reused buffer (the transport copies it into its frame either way).
+    pub async fn send_bytes(&self, msg: &[u8]) -> Result<u64, TransportError> {
         self.shared.push(msg).await
     }
 
