@@ -30,49 +30,40 @@ fn page() -> String {
     )
 }
 
+/// Splits `page` in `CHUNK`-sized pieces and applies `each` to every element.
+fn split_with(page: &str, each: impl Fn(&[u8]) -> usize) -> (usize, bool) {
+    let mut sp = PageSplitter::new();
+    let mut n = 0usize;
+    for chunk in page.as_bytes().chunks(CHUNK) {
+        sp.feed(chunk);
+        while let Ok(Some(e)) = sp.next_element() {
+            n += each(e);
+        }
+    }
+    (n, sp.finish().is_ok())
+}
+
 fn bench(c: &mut Criterion) {
     let page = page();
     let mut group = c.benchmark_group("page");
     group.throughput(Throughput::Elements(ALERTS as u64));
     group.bench_function("split_only", |b| {
-        b.iter(|| {
-            let mut sp = PageSplitter::new();
-            let mut n = 0usize;
-            for chunk in page.as_bytes().chunks(CHUNK) {
-                sp.feed(chunk);
-                while let Ok(Some(e)) = sp.next_element() {
-                    n += e.len();
-                }
-            }
-            std::hint::black_box((n, sp.finish().is_ok()))
-        })
+        b.iter(|| std::hint::black_box(split_with(&page, <[u8]>::len)))
     });
     group.bench_function("split_and_parse", |b| {
         b.iter(|| {
-            let mut sp = PageSplitter::new();
-            let mut ok = 0usize;
-            for chunk in page.as_bytes().chunks(CHUNK) {
-                sp.feed(chunk);
-                while let Ok(Some(e)) = sp.next_element() {
-                    ok += usize::from(serde_json::from_slice::<alert_model::Alert>(e).is_ok());
-                }
-            }
-            std::hint::black_box((ok, sp.finish().is_ok()))
+            std::hint::black_box(split_with(&page, |e| {
+                usize::from(serde_json::from_slice::<alert_model::Alert>(e).is_ok())
+            }))
         })
     });
     group.bench_function("split_utf8_parse", |b| {
         b.iter(|| {
-            let mut sp = PageSplitter::new();
-            let mut ok = 0usize;
-            for chunk in page.as_bytes().chunks(CHUNK) {
-                sp.feed(chunk);
-                while let Ok(Some(e)) = sp.next_element() {
-                    let parsed = std::str::from_utf8(e)
-                        .map(|t| serde_json::from_str::<alert_model::Alert>(t).is_ok());
-                    ok += usize::from(parsed == Ok(true));
-                }
-            }
-            std::hint::black_box((ok, sp.finish().is_ok()))
+            std::hint::black_box(split_with(&page, |e| {
+                let parsed = std::str::from_utf8(e)
+                    .map(|t| serde_json::from_str::<alert_model::Alert>(t).is_ok());
+                usize::from(parsed == Ok(true))
+            }))
         })
     });
     group.finish();
