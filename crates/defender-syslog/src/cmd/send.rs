@@ -167,13 +167,20 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     })
 }
 
+/// One destination's side of the reader: alerts in, used alerts back, and how many it took.
+struct Queue {
+    rx: mpsc::Receiver<Arc<Alert>>,
+    done: mpsc::UnboundedSender<Arc<Alert>>,
+    taken: AtomicU64,
+}
+
 /// Sends every alert of `rx` to one destination. After a failure it keeps taking (and
 /// counting) alerts until the reader is done, so one dead destination never stalls the others.
 async fn send_to(
     name: &str,
     spec: &FormatSpec,
     transport_cfg: TransportConfig,
-    mut rx: mpsc::Receiver<Arc<Alert>>,
+    rx: mpsc::Receiver<Arc<Alert>>,
     done: mpsc::UnboundedSender<Arc<Alert>>,
     stall: Duration,
 ) -> Outcome {
@@ -190,39 +197,32 @@ async fn send_to(
         resent: 0,
         error: None,
     };
-    let queued = AtomicU64::new(0);
-    let error = deliver(
-        name,
-        spec,
-        &transport_cfg,
-        &mut rx,
-        &done,
-        stall,
-        &queued,
-        &mut out,
-    )
-    .await;
+    let mut queue = Queue {
+        rx,
+        done,
+        taken: AtomicU64::new(0),
+    };
+    let error = deliver(name, spec, &transport_cfg, &mut queue, stall, &mut out).await;
     out.error = error;
-    let mut total = queued.load(Relaxed);
-    while rx.recv().await.is_some() {
+    let mut total = queue.taken.load(Relaxed);
+    while queue.rx.recv().await.is_some() {
         total += 1;
     }
     out.total = total;
     out
 }
 
-/// The delivery loop of [`send_to`]: returns why it gave up, if it did. `queued` counts the
-/// alerts taken from `rx`.
+/// The delivery loop of [`send_to`]: returns why it gave up, if it did.
 async fn deliver(
     name: &str,
     spec: &FormatSpec,
     transport_cfg: &TransportConfig,
-    rx: &mut mpsc::Receiver<Arc<Alert>>,
-    done: &mpsc::UnboundedSender<Arc<Alert>>,
+    queue: &mut Queue,
     stall: Duration,
-    queued: &AtomicU64,
     out: &mut Outcome,
 ) -> Option<String> {
+    let Queue { rx, done, taken } = queue;
+    let queued: &AtomicU64 = taken;
     let mut formatter = match Formatter::new(crate::format_options(spec)) {
         Ok(f) => f,
         Err(e) => return Some(format!("format options: {e}")),
