@@ -79,9 +79,31 @@ impl Timestamp {
         )
     }
 
+    /// The RFC 5424 form (see [`Timestamp::write_rfc5424`]) as bytes, written digit by digit
+    /// without `core::fmt`: every message's header carries one. `None` for a year outside
+    /// 0000–9999, which RFC 5424 cannot express.
+    pub fn rfc5424_bytes(&self) -> Option<[u8; 27]> {
+        let d = self.0;
+        let year = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut b[0..4], year);
+        put_digits(&mut b[5..7], u32::from(u8::from(d.month())));
+        put_digits(&mut b[8..10], u32::from(d.day()));
+        put_digits(&mut b[11..13], u32::from(d.hour()));
+        put_digits(&mut b[14..16], u32::from(d.minute()));
+        put_digits(&mut b[17..19], u32::from(d.second()));
+        put_digits(&mut b[20..26], d.nanosecond() / 1_000);
+        Some(b)
+    }
+
     /// Writes `YYYY-MM-DDTHH:MM:SS.ffffffZ`: exactly six fractional digits (truncated), the
     /// most RFC 5424 §6.2.3 allows. rsyslog corrupts timestamps with more.
     pub fn write_rfc5424(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        if let Some(b) = self.rfc5424_bytes()
+            && let Ok(text) = std::str::from_utf8(&b)
+        {
+            return out.write_str(text);
+        }
         let d = self.0;
         write!(
             out,
@@ -133,6 +155,15 @@ impl Timestamp {
             write!(out, ".{digits}")?;
         }
         out.write_char('Z')
+    }
+}
+
+/// Fills `out` with the decimal digits of `v`, zero-padded (the high digits of a larger `v` are
+/// dropped; callers pass values that fit).
+fn put_digits(out: &mut [u8], mut v: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -234,6 +265,21 @@ mod tests {
     }
 
     proptest! {
+        /// The digit-by-digit RFC 5424 form equals the `core::fmt` one it replaces.
+        #[test]
+        fn rfc5424_bytes_match_fmt(nanos in 0i128..253_402_300_799_999_999_999i128) {
+            let t = Timestamp::from_unix_nanos(nanos).unwrap();
+            let d = t.as_offset_date_time();
+            let by_fmt = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute(), d.second(),
+                d.nanosecond() / 1_000
+            );
+            let bytes = t.rfc5424_bytes().unwrap();
+            prop_assert_eq!(std::str::from_utf8(&bytes).unwrap(), by_fmt.as_str());
+            prop_assert_eq!(t.to_rfc5424(), by_fmt);
+        }
+
         #[test]
         fn display_parse_round_trip(nanos in -62_000_000_000i128 * 1_000_000_000..253_000_000_000i128 * 1_000_000_000) {
             let t = Timestamp::from_unix_nanos(nanos).unwrap();

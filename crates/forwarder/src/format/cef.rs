@@ -14,7 +14,7 @@ use alert_model::{Alert, Timestamp};
 
 use super::fields;
 use super::leef::{DEFAULT_EVENT_ID, PRODUCT, PRODUCT_VERSION, VENDOR};
-use super::text::{cut, push_cef_ext, push_cef_header};
+use super::text::{cut, push_cef_ext, push_cef_header, put};
 
 pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
     let capped = std::cell::Cell::new(false);
@@ -38,7 +38,7 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         out,
     );
     header(alert.title.as_deref().unwrap_or("Defender alert"), 512, out);
-    out.extend_from_slice(fields::cef_severity(alert).as_bytes());
+    put(out, fields::cef_severity(alert).as_bytes());
     out.push(b'|');
 
     let mut first = true;
@@ -47,7 +47,7 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
             out.push(b' ');
         }
         first = false;
-        out.extend_from_slice(key.as_bytes());
+        put(out, key.as_bytes());
         out.push(b'=');
         let (v, was) = cut(value, cap);
         capped.set(capped.get() | was);

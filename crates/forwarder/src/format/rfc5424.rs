@@ -28,7 +28,10 @@ pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
     push_u64(out, u64::from(pri));
     out.extend_from_slice(b">1 ");
     match alert.last_update_time.or(alert.alert_creation_time) {
-        Some(t) => out.extend_from_slice(t.to_rfc5424().as_bytes()),
+        Some(t) => match t.rfc5424_bytes() {
+            Some(b) => out.extend_from_slice(&b),
+            None => out.extend_from_slice(t.to_rfc5424().as_bytes()),
+        },
         None => out.push(b'-'),
     }
     out.push(b' ');

@@ -1,6 +1,21 @@
 //! Character handling shared by the formats. LEEF has no escape mechanism, RFC 5424 SD values
 //! and CEF have different ones; what they share: no raw control character ever passes.
 
+/// Appends `bytes`. Short pieces (keys, separators, most field values) are copied byte by byte:
+/// a `memcpy` call per piece dominated the static musl build's profile (musl's `memcpy` starts
+/// every copy with `rep movsq`, slow for a handful of bytes); long ones still use `memcpy`.
+#[inline]
+pub fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 32 {
+        out.reserve(bytes.len());
+        for &b in bytes {
+            out.push(b);
+        }
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
 /// Appends `s`, copying runs of printable ASCII that `special` does not claim in one go and
 /// handing every other character (controls, non-ASCII, specials) to `slow`. Nearly every alert
 /// field is plain ASCII, so this is a few `memcpy`s instead of a per-character loop.
@@ -17,7 +32,7 @@ fn push_with(
         while i < bytes.len() && (0x20..0x7F).contains(&bytes[i]) && !special(bytes[i]) {
             i += 1;
         }
-        out.extend_from_slice(&bytes[start..i]);
+        put(out, &bytes[start..i]);
         if let Some(c) = s[i..].chars().next() {
             slow(out, c);
             i += c.len_utf8();
