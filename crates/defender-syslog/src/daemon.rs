@@ -13,19 +13,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::health::{Board, Watched as Destination};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::state::StateStore;
 
 /// Items between a poller and its pipeline: enough for a page or two of work in flight, small
 /// enough that a stalled collector stops polling instead of growing memory.
 pub const CHANNEL_CAPACITY: usize = 1024;
-
-struct Destination {
-    name: String,
-    poller: Arc<fetcher::PollerStats>,
-    transport: Arc<Transport>,
-    pipeline: Arc<PipelineStats>,
-}
 
 /// Runs every destination until `shutdown` is cancelled, then drains and commits. Returns an
 /// error if a poller or pipeline fails for good (e.g. the credential is refused).
@@ -90,9 +84,25 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             poller: poller_stats,
             transport,
             pipeline: pipeline_stats,
+            poll_interval: cfg.poller.poll_interval,
         });
     }
     tracing::info!(destinations = destinations.len(), "Started.");
+    let board = Arc::new(Board::new(destinations, cfg.metrics.stall_after));
+    let destinations = board.watched();
+    tokio::spawn(crate::health::watch(board.clone(), inner.clone()));
+    let mut server = None;
+    if let Some(addr) = cfg.metrics.listen {
+        // Failing to bind is a start-up failure: an operator who asked for metrics gets them.
+        match crate::metrics::serve(addr, board.clone(), inner.clone()).await {
+            Ok(h) => server = Some(h),
+            Err(e) => {
+                inner.cancel();
+                while tasks.join_next().await.is_some() {}
+                return Err(e);
+            }
+        }
+    }
 
     let mut summary = tokio::time::interval(cfg.log.stats_interval);
     summary.tick().await;
@@ -100,7 +110,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     loop {
         tokio::select! {
             () = inner.cancelled() => break,
-            _ = summary.tick() => log_summary(&destinations),
+            _ = summary.tick() => log_summary(destinations),
             done = tasks.join_next() => match done {
                 None => break,
                 Some(Ok(Ok(()))) => {
@@ -135,7 +145,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             Ok(Ok(())) => {}
         }
     }
-    log_summary(&destinations);
+    log_summary(destinations);
+    if let Some(h) = server {
+        // The listener is closed before a reload binds the address again.
+        let _ = h.await;
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(()),

@@ -7,6 +7,8 @@
 //! - `state`: persisted cursors, written atomically.
 //! - `daemon`: pollers and pipelines per destination; `pipeline`: channel → format → transport →
 //!   cursor commits; `logging`: journald / text / JSON.
+//! - `health`: progress / idle / stall per destination, for `/healthz` and the watchdog;
+//!   `metrics`: the Prometheus endpoint.
 //! - `cmd::*`: one module per subcommand.
 #![forbid(unsafe_code)]
 
@@ -15,7 +17,9 @@ mod cli;
 mod cmd;
 mod config;
 mod daemon;
+mod health;
 mod logging;
+mod metrics;
 mod pipeline;
 mod state;
 

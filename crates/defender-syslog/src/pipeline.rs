@@ -9,7 +9,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use alert_model::{Checkpoint, FetchItem, ResumePoint, Timestamp, VersionKey};
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::StateStore;
 
-/// Counters of one pipeline, read by the summary line.
+/// Counters of one pipeline, read by the summary line, `/metrics` and the health check.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     /// Alert versions formatted and handed to the transport.
@@ -31,6 +31,20 @@ pub struct PipelineStats {
     pub commits: AtomicU64,
     /// Committed watermark, Unix seconds (0 = none yet).
     pub committed_unix: AtomicU64,
+    /// When the transport last reported a delivery, Unix seconds (0 = none yet).
+    pub last_delivery_unix: AtomicU64,
+    /// Liveness: the loop's last turn (Unix ms; it turns at least every commit tick) and
+    /// whether it is waiting for room in the transport's buffer (held back by the collector).
+    pub active_unix_ms: AtomicU64,
+    pub in_send: AtomicBool,
+}
+
+/// Test hook (for the watchdog test): after this many alerts the pipeline stops turning,
+/// as a wedged task would, until shutdown.
+const WEDGE_HOOK: &str = "_DEFENDER_SYSLOG_TEST_WEDGE_AFTER";
+
+fn now_unix_ms() -> u64 {
+    u64::try_from(Timestamp::now().unix_millis()).unwrap_or(0)
 }
 
 /// How long shutdown waits for in-flight messages to be acknowledged.
@@ -71,6 +85,10 @@ impl Pipeline {
         let mut msg = Vec::with_capacity(4096);
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let wedge_after: Option<u64> = std::env::var(WEDGE_HOOK).ok().and_then(|v| v.parse().ok());
+        self.stats
+            .active_unix_ms
+            .store(now_unix_ms(), Ordering::Relaxed);
 
         loop {
             tokio::select! {
@@ -78,10 +96,17 @@ impl Pipeline {
                 () = shutdown.cancelled() => break,
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
+                    self.stats.last_delivery_unix.store(now_unix_ms() / 1000, Ordering::Relaxed);
                     advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
                     self.prune(&mut delivered_keys, safe, &mut pruned_at);
                 }
                 _ = tick.tick() => {
+                    self.stats.active_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
+                    if wedge_after.is_some_and(|n| self.stats.forwarded.load(Ordering::Relaxed) >= n) {
+                        tracing::warn!(destination = %self.name, "test hook: pipeline wedged");
+                        shutdown.cancelled().await;
+                        break;
+                    }
                     if safe.is_some() && safe != committed {
                         committed = self.commit(safe, &mut delivered_keys)?;
                     }
@@ -93,10 +118,13 @@ impl Pipeline {
                         Some(FetchItem::Alert(alert)) => {
                             msg.clear();
                             self.formatter.format(&alert, &mut msg);
+                            self.stats.in_send.store(true, Ordering::Relaxed);
                             let seq = tokio::select! {
-                                r = self.transport.send_bytes(&msg) => r?,
+                                r = self.transport.send_bytes(&msg) => r,
                                 () = shutdown.cancelled() => break,
                             };
+                            self.stats.in_send.store(false, Ordering::Relaxed);
+                            let seq = seq?;
                             sent = seq + 1;
                             pending.push_back((seq, alert.version_key()));
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);

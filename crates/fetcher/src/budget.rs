@@ -66,6 +66,14 @@ impl Budget {
         }
     }
 
+    /// How long a request started now would wait (zero if it fits), for the health check.
+    pub fn wait_estimate(&self) -> Duration {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        self.next_slot(&mut st, now)
+            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+    }
+
     /// `None` if a request may start now, else the earliest instant it may.
     fn next_slot(&self, st: &mut State, now: Instant) -> Option<Instant> {
         while st

@@ -221,19 +221,23 @@ impl Client {
     }
 
     /// `GET {api}/api/alerts?{query}` within the budget; on 401 (or 403 saying the token
-    /// expired) the token is refreshed once and the request retried. `requests` counts every
-    /// request sent to the API.
+    /// expired) the token is refreshed once and the request retried. `stats` counts every
+    /// request sent to the API and its answer's status class.
     pub(crate) async fn get_alerts(
         &self,
         query: &str,
-        requests: &std::sync::atomic::AtomicU64,
+        stats: &crate::PollerStats,
     ) -> Result<RawPage, FetchError> {
         let url = format!("{}/api/alerts?{query}", self.inner.api_url);
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
+            // Waiting for the request budget is a healthy idle state, not a stall.
+            stats.idle_for(self.inner.budget.wait_estimate());
             self.inner.budget.acquire().await;
-            requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = self
                 .inner
                 .http
@@ -242,11 +246,17 @@ impl Client {
                 .header("accept", "application/json")
                 .send()
                 .await
-                .map_err(|e| FetchError::Transport {
-                    endpoint: format!("{}/api/alerts", self.inner.api_url),
-                    message: describe_reqwest(&e),
+                .map_err(|e| {
+                    stats
+                        .requests_failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    FetchError::Transport {
+                        endpoint: format!("{}/api/alerts", self.inner.api_url),
+                        message: describe_reqwest(&e),
+                    }
                 })?;
             let status = resp.status().as_u16();
+            stats.count_status(status);
             let retry_after = resp
                 .headers()
                 .get("retry-after")
@@ -316,7 +326,7 @@ impl Client {
     /// For `check`: a token, then `GET /api/alerts?$top=1` (newest first).
     pub async fn probe(&self) -> Result<ProbeReport, FetchError> {
         let token = self.token().await?;
-        let counter = std::sync::atomic::AtomicU64::new(0);
+        let counter = crate::PollerStats::default();
         let page = self
             .get_alerts("$top=1&$orderby=lastUpdateTime+desc", &counter)
             .await?;

@@ -82,12 +82,62 @@ pub struct PollerStats {
     pub checkpoints: AtomicU64,
     /// now − watermark, seconds, updated after every page.
     pub lag_seconds: AtomicI64,
+    /// Alerts delivered after repair (counted by the lenient decoder).
+    pub alerts_repaired: AtomicU64,
+    /// Alerts delivered as a marked "unreadable" event (counted by the lenient decoder).
+    pub alerts_unreadable: AtomicU64,
+    /// Answers by HTTP status class: 2xx, 4xx, 5xx, other (1xx/3xx).
+    pub responses_2xx: AtomicU64,
+    pub responses_4xx: AtomicU64,
+    pub responses_5xx: AtomicU64,
+    pub responses_other: AtomicU64,
+    /// Requests that got no HTTP answer (connect, TLS or timeout errors).
+    pub requests_failed: AtomicU64,
+    /// The poller's watermark (Unix ms) and the start of its last cycle that read to the end
+    /// of the results: fetch lag = now − the later of the two.
+    pub watermark_unix_ms: AtomicU64,
+    pub caught_up_unix_ms: AtomicU64,
+    /// When a page was last read completely, Unix seconds (0 = not yet).
+    pub last_success_unix: AtomicU64,
+    /// Liveness for the health check: the last sign of life (Unix ms) and, while the poller
+    /// sleeps on purpose (poll interval, backoff, Retry-After, request budget), when it wakes.
+    pub active_unix_ms: AtomicU64,
+    pub idle_until_unix_ms: AtomicU64,
 }
 
 impl PollerStats {
     fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Counts one HTTP answer by status class.
+    pub(crate) fn count_status(&self, status: u16) {
+        let c = match status {
+            200..=299 => &self.responses_2xx,
+            400..=499 => &self.responses_4xx,
+            500..=599 => &self.responses_5xx,
+            _ => &self.responses_other,
+        };
+        Self::add(c, 1);
+    }
+
+    /// A sign of life: working, not sleeping.
+    pub(crate) fn alive(&self) {
+        self.active_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
+        self.idle_until_unix_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// About to sleep on purpose for `d`: healthy until then.
+    pub(crate) fn idle_for(&self, d: Duration) {
+        let now = now_unix_ms();
+        self.active_unix_ms.store(now, Ordering::Relaxed);
+        let until = now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.idle_until_unix_ms.store(until, Ordering::Relaxed);
+    }
+}
+
+fn now_unix_ms() -> u64 {
+    u64::try_from(Timestamp::now().unix_millis()).unwrap_or(0)
 }
 
 /// One page request: `$filter` bounds and `$skip`.
@@ -173,13 +223,18 @@ impl Poller {
         for k in &resume.delivered {
             seen.insert(k);
         }
+        let stats = PollerStats::default();
+        stats.watermark_unix_ms.store(
+            u64::try_from(watermark.unix_millis()).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         Poller {
             client,
             cfg,
             name: name.to_owned(),
             watermark,
             seen,
-            stats: Arc::new(PollerStats::default()),
+            stats: Arc::new(stats),
         }
     }
 
@@ -197,15 +252,23 @@ impl Poller {
     ) -> Result<(), FetchError> {
         tracing::info!(destination = %self.name, watermark = %self.watermark,
             overlap_s = self.cfg.overlap.as_secs(), page_size = self.cfg.page_size, "poller started");
+        self.stats.alive();
         loop {
+            let started = now_unix_ms();
             match self.cycle(&tx, &shutdown).await {
-                Ok(()) => {}
+                Ok(()) => {
+                    // Read to the end: everything updated before the cycle began is fetched.
+                    self.stats
+                        .caught_up_unix_ms
+                        .fetch_max(started, Ordering::Relaxed);
+                }
                 Err(Stop::Shutdown) => return Ok(()),
                 Err(Stop::Fatal(e)) => {
                     tracing::error!(destination = %self.name, error = %e, "poller stopped");
                     return Err(e);
                 }
             }
+            self.stats.idle_for(self.cfg.poll_interval);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.cfg.poll_interval) => {}
@@ -214,6 +277,8 @@ impl Poller {
     }
 
     fn lag(&self) {
+        let w = u64::try_from(self.watermark.unix_millis()).unwrap_or(0);
+        self.stats.watermark_unix_ms.fetch_max(w, Ordering::Relaxed);
         let lag = (Timestamp::now().unix_nanos() - self.watermark.unix_nanos()) / 1_000_000_000;
         self.stats
             .lag_seconds
@@ -226,11 +291,13 @@ impl Poller {
         shutdown: &CancellationToken,
         item: FetchItem,
     ) -> Result<(), Stop> {
-        tokio::select! {
+        let r = tokio::select! {
             biased;
             r = tx.send(item) => r.map_err(|_| Stop::Shutdown),
             _ = shutdown.cancelled() => Err(Stop::Shutdown),
-        }
+        };
+        self.stats.alive();
+        r
     }
 
     /// One pass over `[watermark - overlap, now]`.
@@ -328,6 +395,9 @@ impl Poller {
             self.seen
                 .prune_below(self.watermark.saturating_sub(self.cfg.overlap));
             self.lag();
+            self.stats
+                .last_success_unix
+                .store(now_unix_ms() / 1000, Ordering::Relaxed);
             // A server that serves less than `$top` says so with a nextLink; a short page without one
             // is the end of the result. (The link itself is not followed: it is `$skip` paging,
             // which keyset paging replaces.)
@@ -496,10 +566,12 @@ impl Poller {
         let query = q.render(size, self.cfg.expand_evidence);
         let mut failures = 0u32;
         loop {
+            self.stats.alive();
             let r = tokio::select! {
                 _ = shutdown.cancelled() => return Err(Stop::Shutdown),
-                r = self.client.get_alerts(&query, &self.stats.requests) => r,
+                r = self.client.get_alerts(&query, &self.stats) => r,
             };
+            self.stats.alive();
             match r {
                 Ok(page) => {
                     if failures > 0 {
@@ -512,6 +584,7 @@ impl Poller {
                     PollerStats::add(&self.stats.errors, 1);
                     if let FetchError::Throttled { retry_after } = &e {
                         PollerStats::add(&self.stats.throttled, 1);
+                        self.stats.idle_for(*retry_after);
                         tracing::warn!(destination = %self.name, retry_after_s = retry_after.as_secs(),
                             "throttled (429); waiting as the API asks");
                         // The budget already holds every request until Retry-After has passed.
@@ -535,6 +608,7 @@ impl Poller {
             .min(self.cfg.backoff_max);
         let jitter: f64 = rand::random_range(0.5..1.5);
         let wait = exp.mul_f64(jitter);
+        self.stats.idle_for(wait);
         tokio::select! {
             _ = shutdown.cancelled() => Err(Stop::Shutdown),
             _ = tokio::time::sleep(wait) => Ok(()),

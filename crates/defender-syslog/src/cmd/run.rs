@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
@@ -29,7 +28,8 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
-        spawn_watchdog();
+        // Watchdog pings come from `health::watch`, only while no task is stalled.
+        crate::metrics::process_start_unix();
         tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "defender-syslog starting.");
         loop {
             let token = CancellationToken::new();
@@ -77,19 +77,4 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
 fn notify(state: &[NotifyState<'_>]) {
     // Outside systemd there is no NOTIFY_SOCKET and this does nothing.
     let _ = sd_notify::notify(state);
-}
-
-/// Pings systemd's watchdog at half its interval while the runtime is alive.
-fn spawn_watchdog() {
-    let Some(interval) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    let every = (interval / 2).max(Duration::from_millis(500));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            notify(&[NotifyState::Watchdog]);
-        }
-    });
 }

@@ -15,6 +15,8 @@ pub struct RawConfig {
     pub state: RawState,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,13 @@ pub struct RawLog {
     pub level: Option<String>,
     pub stats_interval: Option<String>,
     pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+    pub stall_after: Option<String>,
 }
 
 /// A syslog facility as a number (0–23) or a name (`local4`, `auth`, …).

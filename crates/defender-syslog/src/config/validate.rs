@@ -22,6 +22,7 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
     pub state_dir: PathBuf,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     /// Problems worth a warning but not a refusal (e.g. a world-readable secret file).
     pub warnings: Vec<String>,
     /// Where the Defender credential came from, for `check` (never the secret itself).
@@ -74,6 +75,15 @@ pub struct LogConfig {
     pub level: String,
     pub stats_interval: Duration,
     pub json: bool,
+}
+
+/// `[metrics]`: the Prometheus endpoint and the health bound (also used by the watchdog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `None` = no HTTP endpoint (the default).
+    pub listen: Option<std::net::SocketAddr>,
+    /// A task that shows no progress (and is not idle on purpose) for this long is stalled.
+    pub stall_after: Duration,
 }
 
 /// Collects errors with the file name filled in.
@@ -207,11 +217,13 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     if stats_interval < Duration::from_secs(1) {
         return Err(cx.err("log.stats_interval", "expected at least 1s"));
     }
+    let metrics = metrics_config(&cx, &raw.metrics, api.request_timeout, &mut warnings)?;
     Ok(Config {
         api,
         poller,
         destinations,
         state_dir,
+        metrics,
         log: LogConfig {
             level: level.to_lowercase(),
             stats_interval,
@@ -219,6 +231,47 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
         },
         warnings,
         credential_source,
+    })
+}
+
+fn metrics_config(
+    cx: &Ctx<'_>,
+    m: &super::raw::RawMetrics,
+    request_timeout: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<MetricsConfig, ConfigError> {
+    let listen = match m.listen.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => {
+            let a: std::net::SocketAddr = v.parse().map_err(|_| {
+                cx.err(
+                    "metrics.listen",
+                    format!("expected an IP address and port like \"127.0.0.1:9464\", got {v:?}"),
+                )
+            })?;
+            if !a.ip().is_loopback() {
+                warnings.push(format!(
+                    "metrics.listen = {a}: the metrics endpoint has no authentication and is reachable beyond this machine"
+                ));
+            }
+            Some(a)
+        }
+    };
+    // A request may legitimately take request_timeout; the bound must leave room for it.
+    let default = Duration::from_secs(300).max(request_timeout + Duration::from_secs(60));
+    let stall_after = cx.duration("metrics.stall_after", m.stall_after.as_deref(), default)?;
+    if stall_after <= request_timeout {
+        return Err(cx.err(
+            "metrics.stall_after",
+            format!(
+                "expected more than defender.request_timeout ({}): a slow request is not a stall",
+                humantime::format_duration(request_timeout)
+            ),
+        ));
+    }
+    Ok(MetricsConfig {
+        listen,
+        stall_after,
     })
 }
 

@@ -200,6 +200,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
         match connected {
             Ok(wire) => {
                 connections += 1;
+                shared.counters.connects.fetch_add(1, Relaxed);
                 if connections > 1 {
                     shared.counters.reconnects.fetch_add(1, Relaxed);
                 }
@@ -275,6 +276,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
             }
         }
         if n > 1 {
+            shared.counters.failovers.fetch_add(1, Relaxed);
             tracing::warn!(transport = %shared.name, from = %address, to = %cfg.addresses[next],
                 "failing over");
         }
@@ -490,6 +492,7 @@ async fn run_udp(shared: Arc<Shared>, cfg: TransportConfig) {
             }
         }
     };
+    shared.counters.connects.fetch_add(1, Relaxed);
     set_connected(&shared, Some(&address));
     let mut seq = shared.base();
     loop {

@@ -26,6 +26,8 @@ pub(crate) struct Counters {
     pub sent: AtomicU64,
     pub resent: AtomicU64,
     pub reconnects: AtomicU64,
+    pub connects: AtomicU64,
+    pub failovers: AtomicU64,
     pub bytes: AtomicU64,
     pub handshake_failures: AtomicU64,
 }
@@ -201,6 +203,8 @@ impl Shared {
             delivered,
             resent: c.resent.load(Relaxed),
             reconnects: c.reconnects.load(Relaxed),
+            connects: c.connects.load(Relaxed),
+            failovers: c.failovers.load(Relaxed),
             bytes: c.bytes.load(Relaxed),
             handshake_failures: c.handshake_failures.load(Relaxed),
             buffered_bytes: buffered,

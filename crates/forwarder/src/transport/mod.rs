@@ -48,6 +48,10 @@ pub struct TransportStats {
     pub resent: u64,
     /// Connections established after the first one.
     pub reconnects: u64,
+    /// Connections established (the first one included).
+    pub connects: u64,
+    /// Switches to the next configured address after a failure (failback not counted).
+    pub failovers: u64,
     /// Frame bytes written (including resends; excluding TLS overhead).
     pub bytes: u64,
     pub handshake_failures: u64,
