@@ -30,12 +30,18 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, log: &Path) -> Daemon {
+        Self::start_with_env(config, log, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (e.g. a fake `NOTIFY_SOCKET`).
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
         let child = command()
+            .envs(env.iter().copied())
             .args(["run", "--config"])
             .arg(config)
             .stdout(Stdio::from(f.try_clone().unwrap()))

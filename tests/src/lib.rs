@@ -7,11 +7,13 @@
 //! - [`daemon`]: a running `defender-syslog run` (signals, `kill -9`, exit status, its log).
 //! - [`setup`]: the mock, PKI, collectors and the config file a scenario needs.
 //! - [`oracle`]: decoding received messages strictly and the conservation check.
+//! - [`scrape`]: the daemon's `/metrics` and `/healthz`, and a real Prometheus server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bin;
 pub mod daemon;
 pub mod oracle;
+pub mod scrape;
 pub mod setup;
 
 /// `eprintln!` that the test harness does not capture: figures (duplicates, conservation
