@@ -354,3 +354,60 @@ async fn scrape_keeps_the_documented_format() {
     assert_eq!(status, 404, "{body}");
     stop(d).await;
 }
+
+fn status(config: &std::path::Path) -> (i32, String) {
+    let out = e2e::daemon::command()
+        .args(["status", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_prints_a_table_per_destination() {
+    let w = World::new().await;
+    w.mock.insert_new(25);
+    let c = w.tls_collector().await;
+    let port = scrape::free_port();
+    let dests = [Dest::new("siem", Fmt::Cef, c.address())];
+    let config = config_with_metrics(&w, &dests, port);
+    let d = Daemon::start(&config, &w.log_path());
+    wait_conserved(&w.mock, "siem", Fmt::Cef, || c.messages(), WAIT).await;
+    wait_scrape(port, "25 delivered", WAIT, |s| {
+        s.dest(DELIVERED, "siem") == Some(25.0)
+    })
+    .await;
+    let (code, out) = status(&config);
+    e2e::report!("status (live):\n{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("health: ok"), "{out}");
+    assert!(
+        out.contains(&format!("connected to {}", c.address())),
+        "{out}"
+    );
+    assert!(out.contains("delivered 25 "), "{out}");
+    assert!(out.contains("fetched 25 "), "{out}");
+    let last = out.lines().find(|l| l.contains("last delivery")).unwrap();
+    assert!(last.contains(" ago)"), "{out}");
+    stop(d).await;
+
+    // Daemon stopped: the endpoint is configured but silent → the state files, exit 1.
+    let (code, out) = status(&config);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not answer"), "{out}");
+    assert!(out.contains("committed cursor"), "{out}");
+    // Without [metrics]: the state files, exit 0.
+    let plain = w.write_config(&dests);
+    let (code, out) = status(&plain);
+    e2e::report!("status (state files):\n{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No [metrics] listen"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("committed cursor"))
+        .unwrap();
+    assert!(line.contains("before now"), "{out}");
+}

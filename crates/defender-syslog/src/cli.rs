@@ -45,6 +45,9 @@ pub enum Command {
     Send(SendArgs),
     /// Show or reset the persisted cursors.
     State(StateArgs),
+    /// Show each destination's collector, lag, last delivery and counters: from the running
+    /// daemon's [metrics] endpoint, or from the state files when none is configured.
+    Status,
     /// Run the whole pipeline locally against a simulated Defender API and an embedded TLS
     /// collector; no credentials needed.
     Demo(DemoArgs),

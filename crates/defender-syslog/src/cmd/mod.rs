@@ -7,6 +7,7 @@ mod preview;
 mod run;
 mod send;
 mod state;
+mod status;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview(args) => preview::run(config, args),
         Command::Send(args) => send::run(config, args),
         Command::State(args) => state::run(config, args),
+        Command::Status => status::run(config),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
     }
