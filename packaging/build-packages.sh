@@ -85,6 +85,9 @@ install -D -m 0755 "$BIN" "$STAGE/usr/bin/$PKG"
 install -D -m 0640 packaging/config.toml "$STAGE/etc/$PKG/config.toml"
 chmod 0750 "$STAGE/etc/$PKG"
 install -D -m 0644 systemd/$PKG.service "$STAGE/usr/lib/systemd/system/$PKG.service"
+# Monitoring: the Grafana dashboard and example Prometheus alert rules ([metrics] in config.toml).
+install -D -m 0644 packaging/grafana-dashboard.json "$STAGE/usr/share/$PKG/grafana-dashboard.json"
+install -D -m 0644 packaging/prometheus-rules.yml "$STAGE/usr/share/$PKG/prometheus-rules.yml"
 install -D -m 0644 README.md "$DOC/README.md"
 HAS_FORMATS=0
 if [ -f docs/formats.md ]; then
