@@ -53,6 +53,10 @@ struct Args {
     /// 2,000 alerts, every frame checked; for CI (asserts content, never timing).
     #[arg(long)]
     quick: bool,
+    /// `[metrics] listen` on a loopback port, scraped every second during the run (to compare
+    /// throughput with the endpoint on and off).
+    #[arg(long)]
+    metrics: bool,
     /// The defender-syslog binary (default: next to this one).
     #[arg(long = "bin", value_name = "PATH")]
     binary: Option<PathBuf>,
@@ -121,6 +125,26 @@ impl Watch {
     }
 }
 
+/// Scrapes answered by `/metrics` (only with `--metrics`).
+static SCRAPES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Scrapes `/metrics` every second (as an eager Prometheus would) until aborted.
+async fn scrape_every_second(port: u16) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+            && let Ok(t) = r.text().await
+            && t.contains("defender_syslog_alerts_delivered_total")
+        {
+            SCRAPES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 async fn backlog(mut a: Args) -> anyhow::Result<()> {
     normalise(&mut a)?;
     let bin = world::subject(a.binary.take())?;
@@ -151,11 +175,27 @@ async fn backlog(mut a: Args) -> anyhow::Result<()> {
         &pki,
         a.page_size,
     )?;
+    let scraper = if a.metrics {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut text = std::fs::read_to_string(&config)?;
+        text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+        std::fs::write(&config, text)?;
+        Some(tokio::spawn(scrape_every_second(port)))
+    } else {
+        None
+    };
     println!(
-        "backlog: {} alerts, {}, page_size {}, subject {} ({PURGE_DELAY}={})",
+        "backlog: {} alerts, {}, page_size {}, metrics {}, subject {} ({PURGE_DELAY}={})",
         a.alerts,
         a.format,
         a.page_size,
+        if a.metrics {
+            "on (scraped every 1 s)"
+        } else {
+            "off"
+        },
         bin.display(),
         purge_delay()
     );
@@ -212,10 +252,17 @@ async fn backlog(mut a: Args) -> anyhow::Result<()> {
     let hwm = proc::status_kib(&w.pid, "VmHWM:").unwrap_or(0);
     // Anything sent after the last expected alert would be a duplicate or an invention.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(task) = scraper {
+        task.abort();
+    }
+    let scrapes = SCRAPES.load(std::sync::atomic::Ordering::Relaxed);
     let _ = Command::new("kill").args(["-TERM", &w.pid]).status();
     let _ = child.wait();
     outcome?;
     verdict(&a, &collector)?;
+    if a.metrics && scrapes == 0 {
+        bail!("--metrics: /metrics never answered");
+    }
     let secs = total.as_secs_f64();
     let n = a.alerts as f64;
     let t99 = t99.unwrap_or(total).as_secs_f64();
@@ -225,6 +272,9 @@ async fn backlog(mut a: Args) -> anyhow::Result<()> {
         w.first.unwrap_or_default().as_secs_f64(),
         n * 0.99 / t99
     );
+    if a.metrics {
+        println!("  /metrics answered {scrapes} scrapes during the run");
+    }
     println!(
         "  API in {:.1} MB/s ({:.0} B/alert), syslog out {:.1} MB/s ({:.0} B/alert)",
         w.io.0 as f64 / secs / 1e6,
