@@ -159,3 +159,43 @@ fn placeholder_ids_and_plaintext_transports_are_caught() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("without TLS"), "{}", text(&o));
 }
+
+#[test]
+fn the_metrics_section_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let secret = [("DEFENDER_SYSLOG_DEFENDER__CLIENT_SECRET", "x")];
+    let with = |metrics: &str| {
+        std::fs::write(&cfg, format!("{BASE}\n[metrics]\n{metrics}\n")).unwrap();
+        check(&cfg, &secret)
+    };
+    let o = with("listen = \"127.0.0.1:9464\"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("metrics.listen"), "{}", text(&o));
+    let o = with("listen = \"localhost\"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("metrics.listen: expected an IP address and port"),
+        "{}",
+        text(&o)
+    );
+    let o = with("listen = \"0.0.0.0:9464\"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("no authentication and is reachable beyond this machine"),
+        "{}",
+        text(&o)
+    );
+    // The default request_timeout is 120 s: a bound below it would call slow requests stalls.
+    let o = with("stall_after = \"60s\"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("metrics.stall_after: expected more than defender.request_timeout"),
+        "{}",
+        text(&o)
+    );
+    let o = with("stall_after = \"soon\"");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = with("listen = \"[::1]:9464\"\nstall_after = \"10m\"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
