@@ -392,6 +392,20 @@ async fn status_prints_a_table_per_destination() {
     assert!(out.contains("fetched 25 "), "{out}");
     let last = out.lines().find(|l| l.contains("last delivery")).unwrap();
     assert!(last.contains(" ago)"), "{out}");
+
+    // A reload restarts the pipelines and the endpoint on the same address.
+    d.signal("HUP");
+    let start = std::time::Instant::now();
+    while d.log().matches("Serving /metrics and /healthz.").count() < 2 {
+        assert!(
+            start.elapsed() < WAIT,
+            "the endpoint did not come back after SIGHUP\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_healthz(port, 200, "ok", WAIT).await;
+    assert!(!d.log().contains("cannot listen"), "{}", d.log());
     stop(d).await;
 
     // Daemon stopped: the endpoint is configured but silent → the state files, exit 1.

@@ -160,7 +160,8 @@ fn log_summary(destinations: &[Destination]) {
     for d in destinations {
         let t = d.transport.stats();
         let fetched = d.poller.alerts_fetched.load(Ordering::Relaxed);
-        let lag = d.poller.lag_seconds.load(Ordering::Relaxed);
+        // The same lag as /metrics (whole seconds).
+        let lag = d.fetch_lag_seconds(crate::health::now_unix_ms()) as u64;
         let queue = d.pipeline.queue.load(Ordering::Relaxed);
         tracing::info!(
             destination = %d.name,

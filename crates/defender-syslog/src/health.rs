@@ -72,6 +72,20 @@ pub fn now_unix_ms() -> u64 {
     u64::try_from(Timestamp::now().unix_millis()).unwrap_or(0)
 }
 
+impl Watched {
+    /// Now (Unix ms) minus the time up to which every alert version is fetched: the later of
+    /// the watermark and the start of the last cycle that read to the end of the results (so a
+    /// caught-up poller shows about `poll_interval`, not the age of the newest alert).
+    pub fn fetch_lag_seconds(&self, now_ms: u64) -> f64 {
+        let q = &self.poller;
+        let upto = q
+            .watermark_unix_ms
+            .load(Ordering::Relaxed)
+            .max(q.caught_up_unix_ms.load(Ordering::Relaxed));
+        now_ms.saturating_sub(upto) as f64 / 1000.0
+    }
+}
+
 impl Board {
     pub fn new(watched: Vec<Watched>, stall_after: Duration) -> Board {
         let now = now_unix_ms();

@@ -215,14 +215,7 @@ impl Collector for Source {
                 "defender_syslog_cursor_lag_seconds",
                 "Now minus the time up to which every alert version is fetched.",
                 Gauge,
-                &|w| {
-                    let upto = w
-                        .poller
-                        .watermark_unix_ms
-                        .load(Ordering::Relaxed)
-                        .max(w.poller.caught_up_unix_ms.load(Ordering::Relaxed));
-                    now_ms.saturating_sub(upto) as f64 / 1000.0
-                },
+                &|w| w.fetch_lag_seconds(now_ms),
             ),
             (
                 "defender_syslog_cursor_watermark_timestamp_seconds",
