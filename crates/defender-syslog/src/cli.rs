@@ -51,6 +51,19 @@ pub enum Command {
     /// Generate the man page or shell completions (used by packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
+    /// The unit's ExecReload=: SIGHUP the daemon and wait for its verdict on the new config.
+    #[command(hide = true)]
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The daemon's PID (`$MAINPID` in the unit).
+    #[arg(long)]
+    pub pid: i32,
+    /// How long to wait for the daemon's answer.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

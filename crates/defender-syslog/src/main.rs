@@ -7,6 +7,7 @@
 //! - `state`: persisted cursors, written atomically.
 //! - `daemon`: pollers and pipelines per destination; `pipeline`: channel → format → transport →
 //!   cursor commits; `logging`: journald / text / JSON.
+//! - `hostname`: the default RFC 5424 HOSTNAME; `reload`: the daemon's verdict for `systemctl reload`.
 //! - `cmd::*`: one module per subcommand.
 #![forbid(unsafe_code)]
 
@@ -15,8 +16,10 @@ mod cli;
 mod cmd;
 mod config;
 mod daemon;
+mod hostname;
 mod logging;
 mod pipeline;
+mod reload;
 mod state;
 
 /// `--log-level` / `--log-format` from the command line, overriding `[log]`.

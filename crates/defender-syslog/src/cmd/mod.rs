@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod generate;
 mod preview;
+mod reload;
 mod run;
 mod send;
 mod state;
@@ -26,5 +27,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::State(args) => state::run(config, args),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Reload(args) => reload::run(args),
     }
 }

@@ -74,7 +74,10 @@ pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exit
 /// Options from the config's destination when `--config` is given, else defaults.
 fn base_options(config_path: Option<&Path>, args: &PreviewArgs) -> anyhow::Result<FormatOptions> {
     let Some(path) = config_path else {
-        return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn()));
+        return Ok(FormatOptions::new(
+            Format::Rfc5424,
+            crate::hostname::short(),
+        ));
     };
     let cfg = config::load(path)?;
     let wanted = match args.format {
@@ -95,7 +98,12 @@ fn base_options(config_path: Option<&Path>, args: &PreviewArgs) -> anyhow::Resul
             })?,
         None => match cfg.destinations.iter().find(|d| d.format.kind == wanted) {
             Some(d) => d,
-            None => return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn())),
+            None => {
+                return Ok(FormatOptions::new(
+                    Format::Rfc5424,
+                    crate::hostname::short(),
+                ));
+            }
         },
     };
     Ok(format_options(&dest.format))

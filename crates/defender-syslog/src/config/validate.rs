@@ -127,7 +127,8 @@ impl Ctx<'_> {
     }
 }
 
-pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+/// `default_host`: the HOSTNAME of destinations without `hostname =`.
+pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Config, ConfigError> {
     let cx = Ctx { file };
     let mut warnings = Vec::new();
     let defender = raw
@@ -144,9 +145,8 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let mut names = HashSet::new();
     let mut destinations = Vec::with_capacity(raw.destination.len());
-    let hostname = machine_fqdn();
     for (i, d) in raw.destination.iter().enumerate() {
-        let dest = destination(&cx, i, d, &hostname)?;
+        let dest = destination(&cx, i, d, default_host)?;
         if !names.insert(dest.name.clone()) {
             return Err(cx.err(
                 format!("destination[{i}].name"),
@@ -385,18 +385,38 @@ fn credential(
         ));
     }
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-        let path = Path::new(&dir).join(CREDENTIAL_NAME);
-        if path.exists() {
-            let secret = Secret::from_file(&path).map_err(|e| {
-                cx.err(
+        let dir = Path::new(&dir);
+        let path = dir.join(CREDENTIAL_NAME);
+        // Only "no such file" means missing: a directory we may not enter (systemd 252+ hides
+        // /run/credentials from ExecReload=) is reported as what it is.
+        match std::fs::metadata(&path) {
+            Ok(_) => {
+                let secret = Secret::from_file(&path).map_err(|e| {
+                    cx.err(
+                        "defender.client_secret",
+                        format!("systemd credential {CREDENTIAL_NAME}: {e}"),
+                    )
+                })?;
+                return Ok((
+                    Credential::Secret(secret),
+                    format!("systemd credential {CREDENTIAL_NAME}"),
+                ));
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && std::fs::read_dir(dir).is_ok() => {}
+            Err(e) => {
+                let e = match std::fs::read_dir(dir) {
+                    Err(dir_err) => dir_err,
+                    Ok(_) => e,
+                };
+                return Err(cx.err(
                     "defender.client_secret",
-                    format!("systemd credential {CREDENTIAL_NAME}: {e}"),
-                )
-            })?;
-            return Ok((
-                Credential::Secret(secret),
-                format!("systemd credential {CREDENTIAL_NAME}"),
-            ));
+                    format!(
+                        "the systemd credentials directory {} ($CREDENTIALS_DIRECTORY) cannot be read: {e}",
+                        dir.display()
+                    ),
+                ));
+            }
         }
     }
     Err(cx.err(
@@ -633,29 +653,6 @@ fn facility_by_name(s: &str) -> Option<u8> {
     }
     let local: u8 = s.strip_prefix("local")?.parse().ok()?;
     (local <= 7).then_some(16 + local)
-}
-
-/// The machine's FQDN, the RFC 5424 HOSTNAME the RFC prefers; the short name when it does not
-/// resolve (a collector host without DNS must still start).
-pub fn machine_fqdn() -> String {
-    let short = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    if short.is_empty() {
-        return "localhost".into();
-    }
-    if short.contains('.') {
-        return short;
-    }
-    let hints = dns_lookup::AddrInfoHints {
-        flags: libc::AI_CANONNAME,
-        ..Default::default()
-    };
-    dns_lookup::getaddrinfo(Some(&short), None, Some(hints))
-        .ok()
-        .and_then(|mut it| it.find_map(|a| a.ok().and_then(|a| a.canonname)))
-        .filter(|c| c.contains('.'))
-        .unwrap_or(short)
 }
 
 #[cfg(test)]
