@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 /// How long `run` waits for the FQDN lookup before using the short name.
-pub const FQDN_LOOKUP_BOUND: Duration = Duration::from_secs(2);
+pub const FQDN_LOOKUP_BOUND: Duration = Duration::from_secs(1);
 
 /// gethostname(2), or `localhost` when it is empty or not UTF-8.
 pub fn short() -> String {

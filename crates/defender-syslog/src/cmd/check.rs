@@ -57,7 +57,7 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
             },
         }
         for d in &cfg.destinations {
-            match Transport::probe(&d.transport).await {
+            match Transport::probe(d.transport.config()).await {
                 Err(e) => {
                     ok = false;
                     println!("✗ {:<12} {e}", d.name);

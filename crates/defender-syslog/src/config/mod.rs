@@ -2,6 +2,8 @@
 //! then secrets from files or systemd credentials. Parsed into [`raw`] types, then validated into
 //! [`Config`]; every error is one line naming the file, the key and what was expected.
 
+#[cfg(test)]
+mod agreement;
 mod raw;
 mod validate;
 
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 
-pub use validate::{Config, FormatKind, FormatSpec, LeefVersionSpec, MsgBodySpec};
+pub use validate::Config;
 
 /// Where the config is read from when neither `--config` nor `$DEFENDER_SYSLOG_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/defender-syslog/config.toml";
