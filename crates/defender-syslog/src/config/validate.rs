@@ -20,8 +20,7 @@ pub const CREDENTIAL_NAME: &str = "client-secret";
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub api: ApiConfig,
-    /// Built from `api`: what `run` polls with.
+    /// Built from `[defender]`: what `run` polls with.
     pub client: SourceClient,
     pub poller: PollerConfig,
     pub destinations: Vec<DestinationConfig>,
@@ -207,7 +206,6 @@ pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Confi
         return Err(cx.err("log.stats_interval", "expected at least 1s"));
     }
     Ok(Config {
-        api,
         client: SourceClient(client),
         poller,
         destinations,
