@@ -30,6 +30,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, log: &Path) -> Daemon {
+        Self::start_with_env(config, log, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (e.g. systemd's `RUNTIME_DIRECTORY`).
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &Path)]) -> Daemon {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -38,6 +43,7 @@ impl Daemon {
         let child = command()
             .args(["run", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(f.try_clone().unwrap()))
             .stderr(Stdio::from(f))
             .spawn()
