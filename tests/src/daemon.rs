@@ -30,20 +30,25 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, log: &Path) -> Daemon {
-        Self::start_with_env(config, log, &[])
+        Self::start_with_env::<&str>(config, log, &[])
     }
 
-    /// [`Daemon::start`] with extra environment variables (e.g. a fake `NOTIFY_SOCKET`).
-    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+    /// [`Daemon::start`] with extra environment variables (a fake `NOTIFY_SOCKET`, systemd's
+    /// `RUNTIME_DIRECTORY`, …).
+    pub fn start_with_env<V: AsRef<std::ffi::OsStr>>(
+        config: &Path,
+        log: &Path,
+        env: &[(&str, V)],
+    ) -> Daemon {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
         let child = command()
-            .envs(env.iter().copied())
             .args(["run", "--config"])
             .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v.as_ref())))
             .stdout(Stdio::from(f.try_clone().unwrap()))
             .stderr(Stdio::from(f))
             .spawn()

@@ -143,3 +143,86 @@ async fn bad_configs_are_one_line_errors_naming_the_key_with_exit_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `check --offline` builds what `run` builds (formatter, certificate signer, TLS config), so
+/// what `run` refuses for a config reason `check --offline` refuses too — exit 2, same key —
+/// and systemd's `RestartPreventExitStatus=2` stops the restart loop. These used to pass
+/// `check` and make `run` exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_offline_refuses_what_run_refuses() {
+    let w = World::new().await;
+    let good = w.config_text(&[Dest::new("siem", Fmt::Leef, "127.0.0.1:6514".into())], "");
+    let secret_line = good
+        .lines()
+        .find(|l| l.starts_with("client_secret"))
+        .unwrap()
+        .to_owned();
+    let garbage = w.path("not-a-certificate.pem");
+    write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n",
+    );
+    let dest_line = "use_system_roots = false";
+    let cases = [
+        (
+            "bad-hostname",
+            good.replace(dest_line, &format!("{dest_line}\nhostname = \"bad host!\"")),
+            "destination[0].hostname",
+            "bad host!",
+        ),
+        (
+            "ec-key-for-certificate-credentials",
+            good.replace(
+                &secret_line,
+                &format!(
+                    "certificate_file = \"{}\"\nprivate_key_file = \"{}\"",
+                    w.files.client_cert.display(),
+                    w.files.client_key.display()
+                ),
+            ),
+            "defender.private_key_file",
+            "RSA",
+        ),
+        (
+            "bad-sd-id",
+            good.replace(dest_line, &format!("{dest_line}\nsd_id = \"no-pen\"")),
+            "destination[0].sd_id",
+            "no-pen",
+        ),
+        (
+            "bad-leef-delimiter",
+            good.replace(dest_line, &format!("{dest_line}\nleef_delimiter = \"|\"")),
+            "destination[0].leef_delimiter",
+            "'|'",
+        ),
+        (
+            "unparseable-ca-file",
+            good.replace(
+                &format!("ca_file = \"{}\"", w.files.ca.display()),
+                &format!("ca_file = \"{}\"", garbage.display()),
+            ),
+            "destination[0]",
+            "ca_file",
+        ),
+    ];
+    for (case, text, key, expect) in cases {
+        assert_refused(&w, case, &text, key, expect);
+        let path = w.path(&format!("{case}-check.toml"));
+        write(&path, &text);
+        let out = command()
+            .args(["check", "--offline", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{case}: check --offline: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(": {key}: ")) && stderr.contains(expect),
+            "{case}: check --offline names {key} / {expect}: {stderr}"
+        );
+    }
+}

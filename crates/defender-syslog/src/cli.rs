@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use forwarder::format::{FormatKind, LeefVersion, MsgBody};
 
 /// Forward Microsoft Defender for Endpoint alerts to a SIEM as syslog (RFC 5424, LEEF, CEF).
 #[derive(Debug, Parser)]
@@ -54,6 +58,19 @@ pub enum Command {
     /// Generate the man page or shell completions (used by packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
+    /// The unit's ExecReload=: SIGHUP the daemon and wait for its verdict on the new config.
+    #[command(hide = true)]
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The daemon's PID (`$MAINPID` in the unit).
+    #[arg(long)]
+    pub pid: i32,
+    /// How long to wait for the daemon's answer.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -79,29 +96,23 @@ pub struct CheckArgs {
     pub offline: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Rfc5424,
-    Leef,
-    Cef,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LeefVersionArg {
-    #[value(name = "1.0")]
-    V1,
-    #[value(name = "2.0")]
-    V2,
+/// Parses one of the forwarder's choices by its names (`FormatKind::NAMES`, …), which clap also
+/// lists in `--help` and the completions: the CLI has no enums of its own.
+fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = forwarder::format::UnknownName> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
 }
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     /// Output format.
-    #[arg(long, value_enum)]
-    pub format: FormatArg,
+    #[arg(long, value_parser = choice::<FormatKind>(FormatKind::NAMES))]
+    pub format: FormatKind,
     /// LEEF version (LEEF only).
-    #[arg(long, value_enum, default_value = "2.0")]
-    pub leef_version: LeefVersionArg,
+    #[arg(long, default_value = "2.0", value_parser = choice::<LeefVersion>(LeefVersion::NAMES))]
+    pub leef_version: LeefVersion,
     /// Alerts to read: NDJSON or an API page `{"value":[...]}`; `-` for standard input.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
@@ -119,14 +130,8 @@ pub struct PreviewArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_message_bytes: Option<usize>,
     /// RFC 5424 MSG: the alert as JSON, or a one-line summary.
-    #[arg(long, value_enum)]
-    pub msg_body: Option<MsgBodyArg>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MsgBodyArg {
-    Json,
-    Summary,
+    #[arg(long, value_parser = choice::<MsgBody>(MsgBody::NAMES))]
+    pub msg_body: Option<MsgBody>,
 }
 
 #[derive(Debug, Args)]
@@ -163,8 +168,8 @@ pub enum StateAction {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Format the embedded collector receives.
-    #[arg(long, value_enum, default_value = "cef")]
-    pub format: FormatArg,
+    #[arg(long, default_value = "cef", value_parser = choice::<FormatKind>(FormatKind::NAMES))]
+    pub format: FormatKind,
     /// Stop after this long (humantime, e.g. `30s`); default runs until Ctrl-C.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,

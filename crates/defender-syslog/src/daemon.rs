@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use alert_model::ResumePoint;
 use anyhow::Context;
-use forwarder::format::Formatter;
 use forwarder::transport::Transport;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -26,7 +25,9 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = StateStore::new(&cfg.state_dir);
     store.ensure_dir()?;
-    let client = fetcher::Client::new(cfg.api.clone()).context("Defender API client")?;
+    // Built by the config's second stage (as for `check --offline`): nothing here can fail for
+    // a config reason.
+    let client = cfg.client.0.clone();
     let inner = shutdown.child_token();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let mut destinations = Vec::new();
@@ -51,10 +52,9 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 ResumePoint::default()
             }
         };
-        let formatter = Formatter::new(crate::format_options(&d.format))
-            .with_context(|| format!("destination {:?}: format options", d.name))?;
+        let formatter = d.formatter.clone();
         let transport = Arc::new(
-            Transport::start(&d.name, d.transport.clone())
+            Transport::start_prepared(&d.name, d.transport.clone())
                 .with_context(|| format!("destination {:?}: transport", d.name))?,
         );
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);

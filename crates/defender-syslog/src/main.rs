@@ -9,6 +9,7 @@
 //!   cursor commits; `logging`: journald / text / JSON.
 //! - `health`: progress / idle / stall per destination, for `/healthz` and the watchdog;
 //!   `metrics`: the Prometheus endpoint.
+//! - `hostname`: the default RFC 5424 HOSTNAME; `reload`: the daemon's verdict for `systemctl reload`.
 //! - `cmd::*`: one module per subcommand.
 #![forbid(unsafe_code)]
 
@@ -18,9 +19,11 @@ mod cmd;
 mod config;
 mod daemon;
 mod health;
+mod hostname;
 mod logging;
 mod metrics;
 mod pipeline;
+mod reload;
 mod state;
 
 /// `--log-level` / `--log-format` from the command line, overriding `[log]`.
@@ -41,33 +44,6 @@ pub struct UsageError(String);
 
 pub fn usage_error(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
-}
-
-/// A destination's validated format settings as the forwarder's options.
-pub fn format_options(spec: &config::FormatSpec) -> forwarder::format::FormatOptions {
-    use forwarder::format::{Format, FormatOptions, LeefVersion, MsgBody};
-    let format = match spec.kind {
-        config::FormatKind::Rfc5424 => Format::Rfc5424,
-        config::FormatKind::Cef => Format::Cef,
-        config::FormatKind::Leef => Format::Leef {
-            version: match spec.leef_version {
-                config::LeefVersionSpec::V1 => LeefVersion::V1,
-                config::LeefVersionSpec::V2 => LeefVersion::V2,
-            },
-            delimiter: spec.leef_delimiter.unwrap_or('^'),
-        },
-    };
-    let mut o = FormatOptions::new(format, spec.hostname.clone());
-    o.facility = spec.facility;
-    if let Some(sd) = &spec.sd_id {
-        o.sd_id.clone_from(sd);
-    }
-    o.msg_body = match spec.msg_body {
-        config::MsgBodySpec::Json => MsgBody::Json,
-        config::MsgBodySpec::Summary => MsgBody::Summary,
-    };
-    o.max_message_bytes = spec.max_message_bytes;
-    o
 }
 
 fn main() -> ExitCode {

@@ -110,6 +110,38 @@ fn the_systemd_credential_supplies_the_secret() {
 }
 
 #[test]
+fn an_unreadable_credentials_directory_is_not_called_missing() {
+    // What ExecReload= sees on systemd 252+: $CREDENTIALS_DIRECTORY set, the directory not
+    // reachable. (A path below a regular file: root ignores permission bits.)
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, BASE).unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let creds = file.join("credentials");
+    for creds in [creds, dir.path().join("absent")] {
+        let o = check(&cfg, &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("systemd credentials directory") && t.contains("cannot be read"),
+            "{t}"
+        );
+        assert!(!t.contains("client_secret: missing"), "{t}");
+    }
+    // A readable directory without the credential is "missing", as before.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = check(&cfg, &[("CREDENTIALS_DIRECTORY", empty.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("defender.client_secret: missing"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn a_world_readable_secret_file_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");

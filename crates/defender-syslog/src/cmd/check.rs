@@ -36,28 +36,24 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
     }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        match fetcher::Client::new(cfg.api.clone()) {
+        // Built when the config was loaded (the same client `run` uses).
+        let client = cfg.client.0.clone();
+        match client.probe().await {
+            Ok(r) => println!(
+                "✓ defender     token from {} (valid {}s), GET {}/api/alerts?$top=1 returned {} alert(s){}",
+                r.token_endpoint,
+                r.token_lifetime.as_secs(),
+                r.api_url,
+                r.alerts_returned,
+                r.newest_last_update.map(|t| format!(", newest lastUpdateTime {t}")).unwrap_or_default()
+            ),
             Err(e) => {
                 ok = false;
                 println!("✗ defender     {e}");
             }
-            Ok(client) => match client.probe().await {
-                Ok(r) => println!(
-                    "✓ defender     token from {} (valid {}s), GET {}/api/alerts?$top=1 returned {} alert(s){}",
-                    r.token_endpoint,
-                    r.token_lifetime.as_secs(),
-                    r.api_url,
-                    r.alerts_returned,
-                    r.newest_last_update.map(|t| format!(", newest lastUpdateTime {t}")).unwrap_or_default()
-                ),
-                Err(e) => {
-                    ok = false;
-                    println!("✗ defender     {e}");
-                }
-            },
         }
         for d in &cfg.destinations {
-            match Transport::probe(&d.transport).await {
+            match Transport::probe(d.transport.config()).await {
                 Err(e) => {
                     ok = false;
                     println!("✗ {:<12} {e}", d.name);

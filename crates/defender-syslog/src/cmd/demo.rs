@@ -20,7 +20,9 @@ use sim::defender::{MockDefender, MockOptions};
 use sim::pki::TestPki;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{DemoArgs, FormatArg};
+use forwarder::format::FormatKind;
+
+use crate::cli::DemoArgs;
 use crate::config;
 
 /// The SD-ID the RFC 5424 formatter uses by default.
@@ -40,7 +42,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(demo(args.format, duration))
 }
 
-async fn demo(format: FormatArg, duration: Option<Duration>) -> anyhow::Result<ExitCode> {
+async fn demo(format: FormatKind, duration: Option<Duration>) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new()
         .prefix("defender-syslog-demo-")
         .tempdir()
@@ -151,12 +153,8 @@ async fn demo(format: FormatArg, duration: Option<Duration>) -> anyhow::Result<E
     }
 }
 
-fn format_name(format: FormatArg) -> &'static str {
-    match format {
-        FormatArg::Rfc5424 => "rfc5424",
-        FormatArg::Leef => "leef",
-        FormatArg::Cef => "cef",
-    }
+fn format_name(format: FormatKind) -> &'static str {
+    format.as_str()
 }
 
 /// A real config file, loaded through the normal loader (so the demo exercises it too).
@@ -165,7 +163,7 @@ fn write_config(
     mock: &MockDefender,
     collector: &Collector,
     collector_ca: &Path,
-    format: FormatArg,
+    format: FormatKind,
 ) -> anyhow::Result<std::path::PathBuf> {
     let api_ca = dir.join("api-ca.pem");
     std::fs::write(&api_ca, mock.ca_pem()).context("writing the API CA")?;
@@ -233,7 +231,7 @@ struct Summary {
 }
 
 impl Shown {
-    fn print_new(&mut self, collector: &Collector, format: FormatArg, width: usize) {
+    fn print_new(&mut self, collector: &Collector, format: FormatKind, width: usize) {
         if collector.count() <= self.messages {
             return;
         }
@@ -284,19 +282,19 @@ impl Shown {
     }
 }
 
-fn summarize(line: &str, format: FormatArg) -> Result<Summary, String> {
+fn summarize(line: &str, format: FormatKind) -> Result<Summary, String> {
     let m = sim::parse::rfc5424::parse(line).map_err(|e| format!("RFC 5424: {e}"))?;
     let body = m.msg.clone().unwrap_or_default();
     let field = |v: Option<&str>| v.unwrap_or("-").to_owned();
     match format {
-        FormatArg::Rfc5424 => Ok(Summary {
+        FormatKind::Rfc5424 => Ok(Summary {
             id: field(m.sd_param(SD_ID, "id")),
             last_update_time: field(m.sd_param(SD_ID, "lastUpdateTime")),
             severity: field(m.sd_param(SD_ID, "severity")),
             title: field(m.sd_param(SD_ID, "title")),
             status: field(m.sd_param(SD_ID, "status")),
         }),
-        FormatArg::Leef => {
+        FormatKind::Leef => {
             let e = sim::parse::leef::parse(&body).map_err(|e| format!("LEEF: {e}"))?;
             Ok(Summary {
                 id: field(e.get("alertId")),
@@ -306,7 +304,7 @@ fn summarize(line: &str, format: FormatArg) -> Result<Summary, String> {
                 status: field(e.get("status")),
             })
         }
-        FormatArg::Cef => {
+        FormatKind::Cef => {
             let e = sim::parse::cef::parse(&body).map_err(|e| format!("CEF: {e}"))?;
             Ok(Summary {
                 id: field(e.get("cs2")),

@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod generate;
 mod preview;
+mod reload;
 mod run;
 mod send;
 mod state;
@@ -28,5 +29,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status => status::run(config),
         Command::Demo(args) => demo::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Reload(args) => reload::run(args),
     }
 }

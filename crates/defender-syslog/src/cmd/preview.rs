@@ -5,11 +5,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use forwarder::format::{Format, FormatOptions, Formatter, LeefVersion, MsgBody};
+use forwarder::format::{DEFAULT_LEEF_DELIMITER, Format, FormatKind, FormatOptions, Formatter};
 
-use crate::cli::{FormatArg, LeefVersionArg, MsgBodyArg, PreviewArgs};
-use crate::config::{self, FormatKind};
-use crate::format_options;
+use crate::cli::PreviewArgs;
+use crate::config;
 
 pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<ExitCode> {
     let mut opts = base_options(config_path, &args)?;
@@ -20,27 +19,14 @@ pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exit
         opts.max_message_bytes = n;
     }
     if let Some(m) = args.msg_body {
-        opts.msg_body = match m {
-            MsgBodyArg::Json => MsgBody::Json,
-            MsgBodyArg::Summary => MsgBody::Summary,
-        };
+        opts.msg_body = m;
     }
-    opts.format = match args.format {
-        FormatArg::Rfc5424 => Format::Rfc5424,
-        FormatArg::Cef => Format::Cef,
-        FormatArg::Leef => {
-            let delimiter = match (&opts.format, args.leef_delimiter) {
-                (_, Some(d)) => d,
-                (Format::Leef { delimiter, .. }, None) => *delimiter,
-                _ => '^',
-            };
-            let version = match args.leef_version {
-                LeefVersionArg::V1 => LeefVersion::V1,
-                LeefVersionArg::V2 => LeefVersion::V2,
-            };
-            Format::Leef { version, delimiter }
-        }
+    let delimiter = match (&opts.format, args.leef_delimiter) {
+        (_, Some(d)) => d,
+        (Format::Leef { delimiter, .. }, None) => *delimiter,
+        _ => DEFAULT_LEEF_DELIMITER,
     };
+    opts.format = Format::from_kind(args.format, args.leef_version, delimiter);
     let mut formatter =
         Formatter::new(opts).map_err(|e| crate::usage_error(format!("preview: {e}")))?;
 
@@ -74,14 +60,13 @@ pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exit
 /// Options from the config's destination when `--config` is given, else defaults.
 fn base_options(config_path: Option<&Path>, args: &PreviewArgs) -> anyhow::Result<FormatOptions> {
     let Some(path) = config_path else {
-        return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn()));
+        return Ok(FormatOptions::new(
+            Format::Rfc5424,
+            crate::hostname::short(),
+        ));
     };
     let cfg = config::load(path)?;
-    let wanted = match args.format {
-        FormatArg::Rfc5424 => FormatKind::Rfc5424,
-        FormatArg::Leef => FormatKind::Leef,
-        FormatArg::Cef => FormatKind::Cef,
-    };
+    let wanted: FormatKind = args.format;
     let dest = match &args.destination {
         Some(n) => cfg
             .destinations
@@ -93,12 +78,21 @@ fn base_options(config_path: Option<&Path>, args: &PreviewArgs) -> anyhow::Resul
                     path.display()
                 ))
             })?,
-        None => match cfg.destinations.iter().find(|d| d.format.kind == wanted) {
+        None => match cfg
+            .destinations
+            .iter()
+            .find(|d| d.format().format.kind() == wanted)
+        {
             Some(d) => d,
-            None => return Ok(FormatOptions::new(Format::Rfc5424, config::machine_fqdn())),
+            None => {
+                return Ok(FormatOptions::new(
+                    Format::Rfc5424,
+                    crate::hostname::short(),
+                ));
+            }
         },
     };
-    Ok(format_options(&dest.format))
+    Ok(dest.format().clone())
 }
 
 fn read_input(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {

@@ -2,6 +2,7 @@
 //!
 //! SIGTERM / SIGINT: stop polling, drain in-flight messages, commit, exit 0. SIGHUP: reload the
 //! config — validated first; an invalid file is logged and the daemon keeps its running config.
+//! Either way the verdict goes to `systemctl reload` through `crate::reload`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +16,10 @@ use crate::daemon;
 
 pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config_path);
-    let mut cfg = config::load(&path)?;
+    // The FQDN lookup is bounded and only done here, never by `check --offline`.
+    let host = crate::hostname::fqdn(crate::hostname::FQDN_LOOKUP_BOUND);
+    let mut cfg = config::load_with_hostname(&path, &host)?;
+    let mut reporter = crate::reload::Reporter::from_env();
     crate::logging::init(
         log.level.as_deref().unwrap_or(&cfg.log.level),
         log.json.unwrap_or(cfg.log.json),
@@ -44,9 +48,15 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
                     }
                     _ = sigterm.recv() => break None,
                     _ = sigint.recv() => break None,
-                    _ = sighup.recv() => match config::load(&path) {
-                        Ok(new) => break Some(new),
-                        Err(e) => tracing::error!(error = %e, "Reload refused: the new config is invalid; still running on the previous one."),
+                    _ = sighup.recv() => match config::load_with_hostname(&path, &host) {
+                        Ok(new) => {
+                            reporter.applied();
+                            break Some(new);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "Reload refused: the new config is invalid; still running on the previous one.");
+                            reporter.refused(&e.to_string());
+                        }
                     },
                 }
             };

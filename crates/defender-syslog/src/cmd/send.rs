@@ -18,9 +18,8 @@ use forwarder::format::Formatter;
 use forwarder::transport::Transport;
 use tokio::sync::mpsc;
 
-use forwarder::transport::TransportConfig;
-
-use crate::config::{self, FormatSpec};
+use crate::config;
+use forwarder::transport::PreparedTransport;
 
 /// How often progress is printed while a destination is still delivering.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -106,7 +105,8 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let mut tasks = tokio::task::JoinSet::new();
         for (i, d) in cfg.destinations.iter().enumerate() {
-            let (name, format, transport) = (d.name.clone(), d.format.clone(), d.transport.clone());
+            let (name, format, transport) =
+                (d.name.clone(), d.formatter.clone(), d.transport.clone());
             let (tx, rx) = mpsc::channel(QUEUE);
             senders.push(tx);
             let done = done_tx.clone();
@@ -178,17 +178,13 @@ struct Queue {
 /// counting) alerts until the reader is done, so one dead destination never stalls the others.
 async fn send_to(
     name: &str,
-    spec: &FormatSpec,
-    transport_cfg: TransportConfig,
+    formatter: &Formatter,
+    transport_cfg: PreparedTransport,
     rx: mpsc::Receiver<Arc<Alert>>,
     done: mpsc::UnboundedSender<Arc<Alert>>,
     stall: Duration,
 ) -> Outcome {
-    let format = match spec.kind {
-        config::FormatKind::Rfc5424 => "rfc5424",
-        config::FormatKind::Leef => "leef",
-        config::FormatKind::Cef => "cef",
-    };
+    let format = formatter.options().format.kind().as_str();
     let mut out = Outcome {
         name: name.to_owned(),
         format,
@@ -202,7 +198,7 @@ async fn send_to(
         done,
         taken: AtomicU64::new(0),
     };
-    let error = deliver(name, spec, &transport_cfg, &mut queue, stall, &mut out).await;
+    let error = deliver(name, formatter, &transport_cfg, &mut queue, stall, &mut out).await;
     out.error = error;
     let mut total = queue.taken.load(Relaxed);
     while queue.rx.recv().await.is_some() {
@@ -215,19 +211,16 @@ async fn send_to(
 /// The delivery loop of [`send_to`]: returns why it gave up, if it did.
 async fn deliver(
     name: &str,
-    spec: &FormatSpec,
-    transport_cfg: &TransportConfig,
+    formatter: &Formatter,
+    transport_cfg: &PreparedTransport,
     queue: &mut Queue,
     stall: Duration,
     out: &mut Outcome,
 ) -> Option<String> {
     let Queue { rx, done, taken } = queue;
     let queued: &AtomicU64 = taken;
-    let mut formatter = match Formatter::new(crate::format_options(spec)) {
-        Ok(f) => f,
-        Err(e) => return Some(format!("format options: {e}")),
-    };
-    let transport = match Transport::start(name, transport_cfg.clone()) {
+    let mut formatter = formatter.clone();
+    let transport = match Transport::start_prepared(name, transport_cfg.clone()) {
         Ok(t) => t,
         Err(e) => return Some(format!("transport: {e}")),
     };
@@ -287,7 +280,7 @@ async fn deliver(
         Some(a) => format!("{f} (connected to {a})"),
         None if stats.delivered == 0 => format!(
             "{f} (could not connect to {}; see the warnings above)",
-            transport_cfg.addresses.join(", ")
+            transport_cfg.config().addresses.join(", ")
         ),
         None => f,
     })

@@ -61,7 +61,10 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
             let targets: Vec<&String> = match &destination {
                 Some(d) => {
                     let Some(n) = names.iter().find(|n| *n == d) else {
-                        anyhow::bail!("no destination named {d:?} in {}", path.display());
+                        return Err(crate::usage_error(format!(
+                            "no destination named {d:?} in {}",
+                            path.display()
+                        )));
                     };
                     vec![n]
                 }
@@ -97,8 +100,9 @@ fn parse_since(s: &str) -> anyhow::Result<Timestamp> {
     }
     match humantime::parse_duration(s.trim()) {
         Ok(d) => Ok(Timestamp::now().saturating_sub(d)),
-        Err(_) => anyhow::bail!(
+        // A bad argument is a usage error: exit 2, like a bad config.
+        Err(_) => Err(crate::usage_error(format!(
             "--since: expected an RFC 3339 time (2026-11-20T08:00:00Z) or a duration ago (24h), got {s:?}"
-        ),
+        ))),
     }
 }

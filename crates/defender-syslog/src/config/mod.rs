@@ -2,6 +2,8 @@
 //! then secrets from files or systemd credentials. Parsed into [`raw`] types, then validated into
 //! [`Config`]; every error is one line naming the file, the key and what was expected.
 
+#[cfg(test)]
+mod agreement;
 mod raw;
 mod validate;
 
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 
-pub use validate::{Config, FormatKind, FormatSpec, LeefVersionSpec, MsgBodySpec, machine_fqdn};
+pub use validate::Config;
 
 /// Where the config is read from when neither `--config` nor `$DEFENDER_SYSLOG_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/defender-syslog/config.toml";
@@ -45,8 +47,14 @@ pub fn path_or_default(config: Option<&Path>) -> PathBuf {
     config.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf)
 }
 
-/// Reads, merges and validates the config at `path`.
+/// Reads, merges and validates the config at `path`; HOSTNAME defaults to gethostname(2) (no
+/// lookup: this is what `check --offline` runs).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with_hostname(path, &crate::hostname::short())
+}
+
+/// [`load`] with `default_host` as the HOSTNAME of destinations without `hostname =`.
+pub fn load_with_hostname(path: &Path, default_host: &str) -> Result<Config, ConfigError> {
     let err = |key: &str, message: String| ConfigError {
         file: path.to_path_buf(),
         key: key.to_owned(),
@@ -65,7 +73,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .merge(Toml::file_exact(path))
         .merge(env_provider());
     let raw: raw::RawConfig = figment.extract().map_err(|e| from_figment(path, e))?;
-    validate::validate(path, raw)
+    validate::validate(path, raw, default_host)
 }
 
 fn env_provider() -> Env {

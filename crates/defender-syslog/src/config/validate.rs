@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fetcher::{ApiConfig, BudgetLimits, Cloud, Credential, PollerConfig, Secret};
-use forwarder::transport::{Framing, TransportConfig, TransportKind};
+use forwarder::format::{
+    DEFAULT_LEEF_DELIMITER, Format, FormatKind, FormatOptions, Formatter, LeefVersion, MsgBody,
+};
+use forwarder::transport::{Framing, PreparedTransport, TransportConfig, TransportKind};
 
 use super::ConfigError;
 use super::raw::{RawConfig, RawDefender, RawDestination, RawFacility};
@@ -17,7 +20,8 @@ pub const CREDENTIAL_NAME: &str = "client-secret";
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub api: ApiConfig,
+    /// Built from `[defender]`: what `run` polls with.
+    pub client: SourceClient,
     pub poller: PollerConfig,
     pub destinations: Vec<DestinationConfig>,
     pub state_dir: PathBuf,
@@ -29,44 +33,31 @@ pub struct Config {
     pub credential_source: String,
 }
 
-/// One `[[destination]]`.
+/// One `[[destination]]`, built: the formatter and the prepared transport `run` uses.
 #[derive(Debug, Clone)]
 pub struct DestinationConfig {
     pub name: String,
-    pub format: FormatSpec,
-    pub transport: TransportConfig,
+    pub formatter: Formatter,
+    pub transport: PreparedTransport,
 }
 
-/// How a destination formats alerts (mapped onto `forwarder::format::FormatOptions`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FormatSpec {
-    pub kind: FormatKind,
-    pub leef_version: LeefVersionSpec,
-    pub leef_delimiter: Option<char>,
-    pub hostname: String,
-    pub facility: u8,
-    pub sd_id: Option<String>,
-    pub msg_body: MsgBodySpec,
-    pub max_message_bytes: usize,
+impl DestinationConfig {
+    pub fn format(&self) -> &FormatOptions {
+        self.formatter.options()
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormatKind {
-    Rfc5424,
-    Leef,
-    Cef,
-}
+/// The Defender client built from `[defender]` (token source, certificate signer, HTTP client
+/// with its trust roots); cheap to clone, shared by every poller.
+#[derive(Clone)]
+pub struct SourceClient(pub fetcher::Client);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeefVersionSpec {
-    V1,
-    V2,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MsgBodySpec {
-    Json,
-    Summary,
+impl std::fmt::Debug for SourceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SourceClient")
+            .field(&self.0.api_url())
+            .finish()
+    }
 }
 
 /// `[log]`.
@@ -137,13 +128,20 @@ impl Ctx<'_> {
     }
 }
 
-pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+/// `default_host`: the HOSTNAME of destinations without `hostname =`.
+pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Config, ConfigError> {
     let cx = Ctx { file };
     let mut warnings = Vec::new();
     let defender = raw
         .defender
         .ok_or_else(|| cx.err("defender", "missing section [defender]"))?;
     let (api, credential_source) = api_config(&cx, &defender, &mut warnings)?;
+    // The second stage: the library objects `run` uses, so whatever they refuse is a config
+    // error here (and `check --offline` fails exactly when `run` would).
+    let client = fetcher::Client::new(api.clone()).map_err(|e| {
+        let message = e.to_string();
+        cx.err(client_error_key(&message), message)
+    })?;
     let poller = poller_config(&cx, &defender)?;
 
     if raw.destination.is_empty() {
@@ -154,9 +152,8 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let mut names = HashSet::new();
     let mut destinations = Vec::with_capacity(raw.destination.len());
-    let hostname = machine_fqdn();
     for (i, d) in raw.destination.iter().enumerate() {
-        let dest = destination(&cx, i, d, &hostname)?;
+        let dest = destination(&cx, i, d, default_host)?;
         if !names.insert(dest.name.clone()) {
             return Err(cx.err(
                 format!("destination[{i}].name"),
@@ -166,11 +163,12 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
                 ),
             ));
         }
-        if dest.transport.kind != TransportKind::Tls {
+        let kind = dest.transport.config().kind;
+        if kind != TransportKind::Tls {
             warnings.push(format!(
                 "destination {:?} uses {} without TLS: alerts cross the network in clear text",
                 dest.name,
-                if dest.transport.kind == TransportKind::Udp {
+                if kind == TransportKind::Udp {
                     "UDP (no delivery guarantee)"
                 } else {
                     "plain TCP"
@@ -219,7 +217,7 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let metrics = metrics_config(&cx, &raw.metrics, api.request_timeout, &mut warnings)?;
     Ok(Config {
-        api,
+        client: SourceClient(client),
         poller,
         destinations,
         state_dir,
@@ -438,18 +436,38 @@ fn credential(
         ));
     }
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-        let path = Path::new(&dir).join(CREDENTIAL_NAME);
-        if path.exists() {
-            let secret = Secret::from_file(&path).map_err(|e| {
-                cx.err(
+        let dir = Path::new(&dir);
+        let path = dir.join(CREDENTIAL_NAME);
+        // Only "no such file" means missing: a directory we may not enter (systemd 252+ hides
+        // /run/credentials from ExecReload=) is reported as what it is.
+        match std::fs::metadata(&path) {
+            Ok(_) => {
+                let secret = Secret::from_file(&path).map_err(|e| {
+                    cx.err(
+                        "defender.client_secret",
+                        format!("systemd credential {CREDENTIAL_NAME}: {e}"),
+                    )
+                })?;
+                return Ok((
+                    Credential::Secret(secret),
+                    format!("systemd credential {CREDENTIAL_NAME}"),
+                ));
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && std::fs::read_dir(dir).is_ok() => {}
+            Err(e) => {
+                let e = match std::fs::read_dir(dir) {
+                    Err(dir_err) => dir_err,
+                    Ok(_) => e,
+                };
+                return Err(cx.err(
                     "defender.client_secret",
-                    format!("systemd credential {CREDENTIAL_NAME}: {e}"),
-                )
-            })?;
-            return Ok((
-                Credential::Secret(secret),
-                format!("systemd credential {CREDENTIAL_NAME}"),
-            ));
+                    format!(
+                        "the systemd credentials directory {} ($CREDENTIALS_DIRECTORY) cannot be read: {e}",
+                        dir.display()
+                    ),
+                ));
+            }
         }
     }
     Err(cx.err(
@@ -527,29 +545,21 @@ fn destination(
         ));
     }
     let format = required(cx, &key("format"), d.format.as_ref())?;
-    let kind = cx.one_of(
-        &key("format"),
-        format,
-        &[
-            ("rfc5424", FormatKind::Rfc5424),
-            ("leef", FormatKind::Leef),
-            ("cef", FormatKind::Cef),
-        ],
-    )?;
+    let kind: FormatKind = format
+        .parse()
+        .map_err(|e| cx.err(key("format"), format!("{e}")))?;
     let leef_version = match &d.leef_version {
-        None => LeefVersionSpec::V2,
-        Some(v) => cx.one_of(
-            &key("leef_version"),
-            v,
-            &[("1.0", LeefVersionSpec::V1), ("2.0", LeefVersionSpec::V2)],
-        )?,
+        None => LeefVersion::V2,
+        Some(v) => v
+            .parse()
+            .map_err(|e| cx.err(key("leef_version"), format!("{e}")))?,
     };
     let leef_delimiter = match &d.leef_delimiter {
-        None => None,
+        None => DEFAULT_LEEF_DELIMITER,
         Some(s) => {
             let mut chars = s.chars();
             match (chars.next(), chars.next()) {
-                (Some(c), None) if !c.is_control() || c == '\t' => Some(c),
+                (Some(c), None) => c,
                 _ => {
                     return Err(cx.err(
                         key("leef_delimiter"),
@@ -633,8 +643,6 @@ fn destination(
             Some(cx.duration(&key("failback_after"), Some(f), Duration::ZERO)?)
         };
     }
-    t.validate()
-        .map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
 
     let facility = match &d.facility {
         None => 10, // authpriv: security messages (RFC 5424 §6.2.1 code 10)
@@ -645,34 +653,65 @@ fn destination(
         })?,
     };
     let msg_body = match &d.msg_body {
-        None => MsgBodySpec::Json,
-        Some(m) => cx.one_of(
-            &key("msg_body"),
-            m,
-            &[
-                ("json", MsgBodySpec::Json),
-                ("summary", MsgBodySpec::Summary),
-            ],
-        )?,
+        None => MsgBody::Json,
+        Some(m) => m
+            .parse()
+            .map_err(|e| cx.err(key("msg_body"), format!("{e}")))?,
     };
     let hostname = d
         .hostname
         .clone()
         .unwrap_or_else(|| default_host.to_owned());
+    let mut opts = FormatOptions::new(
+        Format::from_kind(kind, leef_version, leef_delimiter),
+        hostname,
+    );
+    opts.facility = facility;
+    if let Some(sd) = &d.sd_id {
+        opts.sd_id.clone_from(sd);
+    }
+    opts.msg_body = msg_body;
+    opts.max_message_bytes = max_message_bytes;
+    // Built here, not in `run`: the formatter's own checks (hostname, sd_id, delimiter, …) name
+    // their key, and the TLS files are read and parsed once, now.
+    let formatter = Formatter::new(opts).map_err(|e| cx.err(key(format_key(&e)), e.to_string()))?;
+    let transport = t
+        .prepare()
+        .map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
     Ok(DestinationConfig {
         name,
-        format: FormatSpec {
-            kind,
-            leef_version,
-            leef_delimiter,
-            hostname,
-            facility,
-            sd_id: d.sd_id.clone(),
-            msg_body,
-            max_message_bytes,
-        },
-        transport: t,
+        formatter,
+        transport,
     })
+}
+
+/// The `[defender]` key a refusal of the Defender client is about, from its message.
+fn client_error_key(message: &str) -> &'static str {
+    if message.contains("ca_file") {
+        "defender.ca_file"
+    } else if message.contains("proxy") {
+        "defender.proxy"
+    } else if message.contains("scope") {
+        "defender.scope"
+    } else if message.contains("certificate_file") {
+        "defender.certificate_file"
+    } else if message.contains("private key") || message.contains("private_key_file") {
+        "defender.private_key_file"
+    } else {
+        "defender"
+    }
+}
+
+/// The config key a formatter refusal is about.
+fn format_key(e: &forwarder::format::FormatError) -> &'static str {
+    use forwarder::format::FormatError as E;
+    match e {
+        E::Hostname(_) => "hostname",
+        E::Facility(_) => "facility",
+        E::SdId(_) => "sd_id",
+        E::Delimiter(_) => "leef_delimiter",
+        E::MaxBytes(_) => "max_message_bytes",
+    }
 }
 
 fn facility_by_name(s: &str) -> Option<u8> {
@@ -686,29 +725,6 @@ fn facility_by_name(s: &str) -> Option<u8> {
     }
     let local: u8 = s.strip_prefix("local")?.parse().ok()?;
     (local <= 7).then_some(16 + local)
-}
-
-/// The machine's FQDN, the RFC 5424 HOSTNAME the RFC prefers; the short name when it does not
-/// resolve (a collector host without DNS must still start).
-pub fn machine_fqdn() -> String {
-    let short = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    if short.is_empty() {
-        return "localhost".into();
-    }
-    if short.contains('.') {
-        return short;
-    }
-    let hints = dns_lookup::AddrInfoHints {
-        flags: libc::AI_CANONNAME,
-        ..Default::default()
-    };
-    dns_lookup::getaddrinfo(Some(&short), None, Some(hints))
-        .ok()
-        .and_then(|mut it| it.find_map(|a| a.ok().and_then(|a| a.canonname)))
-        .filter(|c| c.contains('.'))
-        .unwrap_or(short)
 }
 
 #[cfg(test)]

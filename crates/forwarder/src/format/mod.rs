@@ -7,6 +7,7 @@
 //!   mapping.
 //! - `limit`: what is cut, in which order, when a message would exceed `max_message_bytes`.
 //! - `text`: escaping and replacement of hostile characters.
+//! - `names`: the config / CLI spellings of the choices ([`FormatKind`], [`LeefVersion`], [`MsgBody`]).
 //!
 //! Every message is one line: no raw CR, LF or NUL ever leaves a formatter, and no value can
 //! forge a second field or a second event. docs/formats.md maps every field.
@@ -15,10 +16,13 @@ pub mod cef;
 mod fields;
 pub mod leef;
 mod limit;
+mod names;
 pub mod rfc5424;
 mod text;
 
 use alert_model::Alert;
+
+pub use names::{DEFAULT_LEEF_DELIMITER, FormatKind, UnknownName};
 
 /// The wire format of a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,15 @@ pub fn delay(min: Duration, max: Duration, attempt: u32, unit: f64) -> Duration 
     Duration::from_secs_f64(d.max(min.as_secs_f64() / 2.0).min(max.as_secs_f64()))
 }
 
-/// Attempt counter with a random source; reset after a connection that delivered data.
+/// Whether the backoff starts again from its minimum after a connection ended: it delivered
+/// data, or it stayed up past the TLS settle (an accepted, idle connection, not a refusal).
+/// Without the second rule an idle connection kept the attempt count of the outage before it,
+/// and the delay grew across short collector outages (8–15 s seen).
+pub(crate) fn session_was_healthy(delivered_any: bool, lasted: Duration, settle: Duration) -> bool {
+    delivered_any || lasted >= settle
+}
+
+/// Attempt counter with a random source; reset after a healthy connection.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     attempt: u32,
@@ -40,6 +48,29 @@ impl Backoff {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_healthy_connection_restarts_the_backoff_small() {
+        let settle = Duration::from_secs(2);
+        assert!(session_was_healthy(true, Duration::from_millis(10), settle));
+        assert!(session_was_healthy(false, Duration::from_secs(600), settle));
+        assert!(!session_was_healthy(
+            false,
+            Duration::from_millis(300),
+            settle
+        ));
+        let (min, max) = (Duration::from_millis(500), Duration::from_secs(60));
+        let mut b = Backoff::default();
+        for _ in 0..6 {
+            b.next(min, max);
+        }
+        assert!(
+            b.next(min, max) >= Duration::from_secs(8),
+            "grew during the outage"
+        );
+        b.reset();
+        assert!(b.next(min, max) <= min, "starts small again");
+    }
 
     proptest! {
         #[test]

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
+use super::backoff::{self, Backoff};
 use super::ledger::Shared;
 use super::tls::ClientTls;
 use super::{TransportConfig, TransportError, TransportKind, config, outq, tls};
@@ -196,7 +196,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
             r = attempt => r,
             _ = shared.stop.cancelled() => return,
         };
-        let mut delivered_any = false;
+        let mut healthy = false;
         match connected {
             Ok(wire) => {
                 connections += 1;
@@ -214,20 +214,35 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
                     .max(SETTLE_QUIET_MIN)
                     .min(cfg.tls_settle);
                 let mut end = session(&shared, &cfg, wire, idx, quiet, &mut high_water).await;
+                let lasted = began.elapsed();
+                // A TLS alert from the collector is a refusal we know of; a bare close this
+                // soon may be one (rsyslog's PermittedPeer check closes without an alert) or a
+                // collector that stopped: say which is known.
+                let alerted = matches!(
+                    end,
+                    SessionEnd::Failed {
+                        handshake: true,
+                        ..
+                    }
+                );
                 if let SessionEnd::Failed { error, handshake } = &mut end
                     && client.is_some()
-                    && began.elapsed() < cfg.tls_settle
+                    && lasted < cfg.tls_settle
                     && !*handshake
                 {
-                    // rsyslog's PermittedPeer check, and TLS 1.3 client-certificate
-                    // checks, close the connection right after our handshake completed.
                     *handshake = true;
+                    let why = if cfg.tls.client_cert_file.is_some() {
+                        "it may have refused our client certificate, or it stopped"
+                    } else {
+                        "it may require a client certificate (mutual TLS), or it stopped"
+                    };
                     *error = format!(
-                        "{error} within {:.1}s of the handshake: the collector probably refused our client certificate (or requires one)",
-                        cfg.tls_settle.as_secs_f64()
+                        "{error} {:.1}s after the TLS handshake, before accepting data: {why}",
+                        lasted.as_secs_f64()
                     );
                 }
-                delivered_any = shared.base() > before;
+                healthy =
+                    backoff::session_was_healthy(shared.base() > before, lasted, cfg.tls_settle);
                 set_connected(&shared, None);
                 match end {
                     SessionEnd::Stopped => return,
@@ -241,8 +256,13 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
                     SessionEnd::Failed { error, handshake } => {
                         if handshake {
                             shared.counters.handshake_failures.fetch_add(1, Relaxed);
+                        }
+                        if alerted {
                             tracing::error!(transport = %shared.name, address = %address,
                                 error = %error, "collector refused us after the TLS handshake");
+                        } else if handshake {
+                            tracing::warn!(transport = %shared.name, address = %address,
+                                error = %error, "collector closed the connection right after the TLS handshake");
                         } else {
                             tracing::warn!(transport = %shared.name, address = %address,
                                 error = %error, undelivered = shared.end() - shared.base(),
@@ -262,7 +282,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Optio
                 }
             }
         }
-        if delivered_any {
+        if healthy {
             backoff.reset();
         }
         let next = (idx + 1) % n;

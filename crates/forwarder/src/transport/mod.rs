@@ -70,6 +70,43 @@ pub struct ShutdownReport {
     pub undelivered: u64,
 }
 
+/// A [`TransportConfig`] validated, with its certificate and key files read and its TLS client
+/// config built: everything that can fail for a config reason has failed or passed (no runtime,
+/// no network). `check --offline` builds one per destination, as `run` does.
+#[derive(Debug, Clone)]
+pub struct PreparedTransport {
+    cfg: TransportConfig,
+    client_tls: Option<tls::ClientTls>,
+}
+
+impl PreparedTransport {
+    pub fn config(&self) -> &TransportConfig {
+        &self.cfg
+    }
+}
+
+impl TransportConfig {
+    /// Validates and reads files (errors name the file); see [`PreparedTransport`].
+    pub fn prepare(&self) -> Result<PreparedTransport, TransportError> {
+        self.validate()?;
+        let client_tls = match self.kind {
+            TransportKind::Tls => Some(tls::client_tls(&self.tls)?),
+            _ => None,
+        };
+        if self.kind == TransportKind::Tls {
+            // Fail now on a bad server_name rather than on every reconnect.
+            for a in &self.addresses {
+                let (host, _) = config::split_host_port(a, self.kind.default_port())?;
+                tls::server_name(&self.tls, &host)?;
+            }
+        }
+        Ok(PreparedTransport {
+            cfg: self.clone(),
+            client_tls,
+        })
+    }
+}
+
 /// One destination's connection. Cheap to share by reference; dropping it stops the task
 /// without waiting (use [`Transport::shutdown`] to drain).
 #[derive(Debug)]
@@ -82,21 +119,19 @@ impl Transport {
     /// Validates `cfg`, reads certificate and key files (errors name the file), and spawns the
     /// connection task on the current tokio runtime. Does not wait for a connection.
     pub fn start(name: &str, cfg: TransportConfig) -> Result<Transport, TransportError> {
-        cfg.validate()?;
+        Self::start_prepared(name, cfg.prepare()?)
+    }
+
+    /// [`Transport::start`] for a config already prepared (validated, files read): the only
+    /// error left is being called outside a tokio runtime.
+    pub fn start_prepared(
+        name: &str,
+        prepared: PreparedTransport,
+    ) -> Result<Transport, TransportError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             TransportError::Config("Transport::start must be called inside a tokio runtime".into())
         })?;
-        let client_tls = match cfg.kind {
-            TransportKind::Tls => Some(tls::client_tls(&cfg.tls)?),
-            _ => None,
-        };
-        if cfg.kind == TransportKind::Tls {
-            // Fail now on a bad server_name rather than on every reconnect.
-            for a in &cfg.addresses {
-                let (host, _) = config::split_host_port(a, cfg.kind.default_port())?;
-                tls::server_name(&cfg.tls, &host)?;
-            }
-        }
+        let PreparedTransport { cfg, client_tls } = prepared;
         let shared = Arc::new(Shared::new(name, &cfg));
         let task = runtime.spawn(conn::run(shared.clone(), cfg, client_tls));
         Ok(Transport {
