@@ -15,6 +15,7 @@ mod cli;
 mod cmd;
 mod config;
 mod daemon;
+mod deadletter;
 mod logging;
 mod pipeline;
 mod state;

@@ -6,6 +6,15 @@
 //! watermark plus the keys of versions delivered inside the overlap window (see
 //! `alert_model::cursor`). After a crash the poller re-reads from the watermark, skips the
 //! delivered keys, and at most the unacknowledged window is sent twice.
+//!
+//! Commits never stop: the delivered keys are written on schedule even while the watermark
+//! does not move (a held tie walk), and at shutdown. A state directory that is full or
+//! read-only does not stop forwarding: the failure is logged once at ERROR with the bytes
+//! needed, the commit is retried with backoff, and the next success says so. The file on disk
+//! stays the last good cursor (at least once still holds; only more duplicates after a crash).
+//!
+//! An unreadable element from the poller is forwarded as a marked event, appended to the
+//! dead-letter file and logged once at ERROR with its id.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,6 +27,7 @@ use forwarder::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::deadletter::DeadLetter;
 use crate::state::StateStore;
 
 /// Counters of one pipeline, read by the summary line.
@@ -31,6 +41,10 @@ pub struct PipelineStats {
     pub commits: AtomicU64,
     /// Committed watermark, Unix seconds (0 = none yet).
     pub committed_unix: AtomicU64,
+    /// Unreadable-alert events forwarded.
+    pub unreadable: AtomicU64,
+    /// Cursor commits that failed (full or read-only state directory), retried with backoff.
+    pub commit_failures: AtomicU64,
 }
 
 /// How long shutdown waits for in-flight messages to be acknowledged.
@@ -38,6 +52,16 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
 
 /// Minimum time between two state-file writes while running (shutdown always writes).
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// Longest wait between two attempts at a failing commit.
+const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Whether the state file can be written, and when to try again if not.
+#[derive(Debug, Default)]
+struct CommitHealth {
+    failures: u32,
+    retry_at: Option<tokio::time::Instant>,
+}
 
 pub struct Pipeline {
     pub name: String,
@@ -71,6 +95,10 @@ impl Pipeline {
         let mut msg = Vec::with_capacity(4096);
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Keys delivered since the last commit: they are persisted even if `safe` is unchanged.
+        let mut dirty = false;
+        let mut health = CommitHealth::default();
+        let dead_letter = DeadLetter::new(self.store.dir(), &self.name);
 
         loop {
             tokio::select! {
@@ -78,12 +106,17 @@ impl Pipeline {
                 () = shutdown.cancelled() => break,
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
-                    advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                    dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
                     self.prune(&mut delivered_keys, safe, &mut pruned_at);
                 }
                 _ = tick.tick() => {
-                    if safe.is_some() && safe != committed {
-                        committed = self.commit(safe, &mut delivered_keys)?;
+                    let due = health.retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+                    if due && (dirty || (safe.is_some() && safe != committed)) {
+                        let w = safe.or(committed);
+                        if self.try_commit(w, &mut delivered_keys, &mut health) {
+                            committed = w;
+                            dirty = false;
+                        }
                     }
                 }
                 item = rx.recv() => {
@@ -101,10 +134,37 @@ impl Pipeline {
                             pending.push_back((seq, alert.version_key()));
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(FetchItem::Unreadable(u)) => {
+                            msg.clear();
+                            self.formatter.format_unreadable(&u, &mut msg);
+                            let seq = tokio::select! {
+                                r = self.transport.send_bytes(&msg) => r?,
+                                () = shutdown.cancelled() => break,
+                            };
+                            sent = seq + 1;
+                            pending.push_back((seq, Some(u.key.clone())));
+                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+                            let kept = match dead_letter.append(&self.name, &u) {
+                                Ok(()) => dead_letter.path().display().to_string(),
+                                Err(e) => format!("not written: {e}"),
+                            };
+                            tracing::error!(
+                                destination = %self.name,
+                                id = %u.id.as_deref().unwrap_or("(not recoverable)"),
+                                last_update_time = %u.last_update_time.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                                error = %u.error,
+                                raw_bytes = u.raw_len,
+                                dead_letter = %kept,
+                                "UNREADABLE ALERT {}: the Defender API served an element that cannot be read even leniently; \
+                                 forwarded as an \"unreadable alert\" event (raw element included), kept in the dead-letter file; the cursor moves on",
+                                u.id.as_deref().unwrap_or("(id not recoverable)"),
+                            );
+                        }
                         Some(FetchItem::Checkpoint(cp)) => {
                             checkpoints.push_back((sent, cp));
                             let d = *delivered_rx.borrow();
-                            advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                            dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
                             self.prune(&mut delivered_keys, safe, &mut pruned_at);
                         }
                     }
@@ -114,7 +174,7 @@ impl Pipeline {
 
         // Drain: wait for what is in flight, then commit exactly what was delivered.
         let report = self.transport.shutdown(DRAIN_GRACE).await;
-        advance(
+        dirty |= advance(
             report.delivered,
             &mut pending,
             &mut checkpoints,
@@ -128,8 +188,10 @@ impl Pipeline {
                 "Stopped with messages not acknowledged by the collector; they are sent again after restart."
             );
         }
-        if safe.is_some() && safe != committed {
-            self.commit(safe, &mut delivered_keys)?;
+        if dirty || (safe.is_some() && safe != committed) {
+            // One attempt, whatever the backoff says: this is the last chance.
+            health.retry_at = None;
+            self.try_commit(safe.or(committed), &mut delivered_keys, &mut health);
         }
         tracing::info!(destination = %self.name, delivered = report.delivered, "Pipeline stopped.");
         Ok(())
@@ -153,43 +215,86 @@ impl Pipeline {
         }
     }
 
-    /// Persists `watermark` and the delivered keys still inside the overlap window.
+    /// [`Self::commit`], keeping the pipeline running when the state file cannot be written:
+    /// the first failure is logged at ERROR (later ones at debug), retries back off, and the
+    /// first success after failures is logged. True when the cursor was written.
+    fn try_commit(
+        &self,
+        watermark: Option<Timestamp>,
+        keys: &mut HashSet<VersionKey>,
+        health: &mut CommitHealth,
+    ) -> bool {
+        match self.commit(watermark, keys) {
+            Ok(()) => {
+                if health.failures > 0 {
+                    tracing::info!(destination = %self.name, failed_attempts = health.failures,
+                        "The cursor is saved again: the state file could be written.");
+                }
+                *health = CommitHealth::default();
+                true
+            }
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                health.failures += 1;
+                let wait = Duration::from_secs(1)
+                    .saturating_mul(1 << health.failures.min(5))
+                    .min(COMMIT_RETRY_MAX);
+                health.retry_at = Some(tokio::time::Instant::now() + wait);
+                if health.failures == 1 {
+                    tracing::error!(destination = %self.name, error = %e, retry_max_s = COMMIT_RETRY_MAX.as_secs(),
+                        "Cannot save the cursor: forwarding goes on, the file on disk keeps the last saved cursor \
+                         (a crash now means more duplicates, never a loss); retrying with backoff. Free space or fix the state directory.");
+                } else {
+                    tracing::debug!(destination = %self.name, error = %e, failures = health.failures, "cursor save failed again");
+                }
+                false
+            }
+        }
+    }
+
+    /// Persists `watermark` and the delivered keys still inside the overlap window (all of
+    /// them while there is no watermark yet: the poller then reaches back `initial_lookback`).
     fn commit(
         &self,
         watermark: Option<Timestamp>,
         keys: &mut HashSet<VersionKey>,
-    ) -> anyhow::Result<Option<Timestamp>> {
-        let Some(w) = watermark else { return Ok(None) };
-        let floor = w.saturating_sub(self.overlap);
-        keys.retain(|k| k.last_update_time >= floor);
+    ) -> Result<(), crate::state::StateError> {
+        if let Some(w) = watermark {
+            let floor = w.saturating_sub(self.overlap);
+            keys.retain(|k| k.last_update_time >= floor);
+        }
         let mut delivered: Vec<VersionKey> = keys.iter().cloned().collect();
         delivered.sort();
         self.store.save(
             &self.name,
             &ResumePoint {
-                watermark: Some(w),
+                watermark,
                 delivered,
             },
         )?;
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        let secs = u64::try_from(w.unix_millis() / 1000).unwrap_or(0);
-        self.stats.committed_unix.store(secs, Ordering::Relaxed);
-        Ok(Some(w))
+        if let Some(w) = watermark {
+            let secs = u64::try_from(w.unix_millis() / 1000).unwrap_or(0);
+            self.stats.committed_unix.store(secs, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
 /// Moves everything the transport reports delivered (`d` = count of messages delivered in
 /// order) from `pending` to `delivered_keys`, and every checkpoint it covers to `safe`.
+/// True if a key was added.
 fn advance(
     d: u64,
     pending: &mut VecDeque<(u64, Option<VersionKey>)>,
     checkpoints: &mut VecDeque<(u64, Checkpoint)>,
     delivered_keys: &mut HashSet<VersionKey>,
     safe: &mut Option<Timestamp>,
-) {
+) -> bool {
+    let mut added = false;
     while pending.front().is_some_and(|(seq, _)| *seq < d) {
         if let Some((_, Some(key))) = pending.pop_front() {
-            delivered_keys.insert(key);
+            added |= delivered_keys.insert(key);
         }
     }
     while checkpoints.front().is_some_and(|(before, _)| *before <= d) {
@@ -200,6 +305,7 @@ fn advance(
             }
         }
     }
+    added
 }
 
 #[cfg(test)]

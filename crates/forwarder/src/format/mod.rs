@@ -7,6 +7,7 @@
 //!   mapping.
 //! - `limit`: what is cut, in which order, when a message would exceed `max_message_bytes`.
 //! - `text`: escaping and replacement of hostile characters.
+//! - [`unreadable`]: the event sent for a page element that cannot be read at all.
 //!
 //! Every message is one line: no raw CR, LF or NUL ever leaves a formatter, and no value can
 //! forge a second field or a second event. docs/formats.md maps every field.
@@ -17,8 +18,9 @@ pub mod leef;
 mod limit;
 pub mod rfc5424;
 mod text;
+pub mod unreadable;
 
-use alert_model::Alert;
+use alert_model::{Alert, Unreadable};
 
 /// The wire format of a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +186,12 @@ impl Formatter {
             end -= 1;
         }
         out.truncate(end);
+    }
+
+    /// Appends one "unreadable alert" event (see [`unreadable`]): same header, cap and
+    /// escaping rules as an alert.
+    pub fn format_unreadable(&mut self, u: &Unreadable, out: &mut Vec<u8>) {
+        unreadable::write(&self.opts, u, out);
     }
 
     fn render(&mut self, alert: &Alert, truncated: bool, body: bool, out: &mut Vec<u8>) {
