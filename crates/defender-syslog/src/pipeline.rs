@@ -345,6 +345,76 @@ mod tests {
         assert_eq!(keys.len(), 2);
     }
 
+    /// A held watermark (every checkpoint repeats W while later alerts are delivered) must not
+    /// stop commits: the delivered keys reach the state file on schedule and at shutdown.
+    #[tokio::test]
+    async fn delivered_keys_are_committed_while_the_watermark_is_held() {
+        use forwarder::format::{Format, FormatOptions};
+        use forwarder::transport::{TransportConfig, TransportKind};
+        let collector = sim::collector::start(sim::collector::Options::tcp())
+            .await
+            .unwrap();
+        let transport = Transport::start(
+            "t",
+            TransportConfig::new(TransportKind::Tcp, vec![collector.address()]),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let pipeline = Pipeline {
+            name: "t".into(),
+            formatter: Formatter::new(FormatOptions::new(Format::Cef, "host")).unwrap(),
+            transport: Arc::new(transport),
+            store: store.clone(),
+            overlap: Duration::from_secs(600),
+            resume: ResumePoint::default(),
+            stats: Arc::new(PipelineStats::default()),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pipeline.run(rx, shutdown.clone()));
+        let held = Checkpoint {
+            watermark: ts("2026-01-01T00:00:00Z"),
+        };
+        let alert = |i: u32| {
+            let t = ts("2026-01-01T00:00:01Z").saturating_add(Duration::from_secs(u64::from(i)));
+            alert_model::Alert {
+                id: Some(format!("a{i}")),
+                last_update_time: Some(t),
+                ..Default::default()
+            }
+        };
+        let delivered = |n: usize| {
+            let store = store.clone();
+            async move {
+                for _ in 0..400 {
+                    if let Ok(Some(f)) = store.load("t")
+                        && f.resume.delivered.len() == n
+                    {
+                        return f.resume;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("state file never held {n} delivered keys");
+            }
+        };
+        tx.send(FetchItem::Checkpoint(held)).await.unwrap();
+        for i in 0..5 {
+            tx.send(FetchItem::Alert(Box::new(alert(i)))).await.unwrap();
+            tx.send(FetchItem::Checkpoint(held)).await.unwrap();
+        }
+        let r = delivered(5).await;
+        assert_eq!(r.watermark, Some(held.watermark), "the watermark is held");
+        // At shutdown too: the last alert's key is committed without a new watermark.
+        tx.send(FetchItem::Alert(Box::new(alert(5)))).await.unwrap();
+        assert!(collector.wait_for(6, Duration::from_secs(20)).await);
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        let f = store.load("t").unwrap().unwrap();
+        assert_eq!(f.resume.delivered.len(), 6);
+        assert_eq!(f.resume.watermark, Some(held.watermark));
+    }
+
     #[test]
     fn an_empty_page_checkpoint_is_safe_at_once_and_watermarks_never_go_back() {
         let mut pending = VecDeque::new();

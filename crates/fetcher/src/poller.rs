@@ -202,6 +202,10 @@ pub struct Poller {
     name: String,
     watermark: Timestamp,
     seen: Seen,
+    /// Unreadable elements without a recoverable `lastUpdateTime` already forwarded, by dedup id
+    /// (`!unreadable:<id or #hash>`), with their key time: they are keyed at a page time that
+    /// differs between re-reads, so they are recognised by id alone. Pruned like `seen`.
+    unreadable: std::collections::HashMap<String, Timestamp>,
     stats: Arc<PollerStats>,
 }
 
@@ -213,8 +217,13 @@ impl Poller {
             .watermark
             .unwrap_or_else(|| Timestamp::now().saturating_sub(cfg.initial_lookback));
         let mut seen = Seen::default();
+        let mut unreadable = std::collections::HashMap::new();
         for k in &resume.delivered {
             seen.insert(k);
+            // (Persisted keys do not say whether the time was recovered: remember them all.)
+            if k.id.starts_with(alert_model::UNREADABLE_KEY_PREFIX) {
+                unreadable.insert(k.id.clone(), k.last_update_time);
+            }
         }
         Poller {
             client,
@@ -222,6 +231,7 @@ impl Poller {
             name: name.to_owned(),
             watermark,
             seen,
+            unreadable,
             stats: Arc::new(PollerStats::default()),
         }
     }
@@ -335,7 +345,7 @@ impl Poller {
                         .partial
                         .as_deref()
                         .map(|p| alert_model::unreadable(p, m.error.clone(), q.from));
-                    let known_again = known.as_ref().is_some_and(|u| self.seen.contains(&u.key));
+                    let known_again = known.as_ref().is_some_and(|u| self.known_unreadable(u));
                     if malformed_tries < self.cfg.malformed_attempts.max(1) && !known_again {
                         tracing::warn!(destination = %self.name, error = %e, items_read = n,
                             "malformed page from the Defender API; retrying");
@@ -405,8 +415,9 @@ impl Poller {
             )
             .await?;
             PollerStats::add(&self.stats.checkpoints, 1);
-            self.seen
-                .prune_below(self.watermark.saturating_sub(self.cfg.overlap));
+            let floor = self.watermark.saturating_sub(self.cfg.overlap);
+            self.seen.prune_below(floor);
+            self.unreadable.retain(|_, t| *t >= floor);
             self.lag();
             // A server that serves less than `$top` says so with a nextLink; a short page without one
             // is the end of the result. (The link itself is not followed: it is `$skip` paging,
@@ -532,7 +543,7 @@ impl Poller {
                 };
                 page.items = split.items;
                 if let Some(u) = unreadable {
-                    if self.seen.contains(&u.key) {
+                    if self.known_unreadable(&u) {
                         PollerStats::add(&self.stats.versions_deduplicated, 1);
                         page.dups += 1;
                         continue;
@@ -594,11 +605,20 @@ impl Poller {
     ) -> Result<(), Stop> {
         PollerStats::add(&self.stats.errors, 1);
         PollerStats::add(&self.stats.alerts_unreadable, 1);
-        let key = u.key.clone();
+        let (key, timeless) = (u.key.clone(), u.last_update_time.is_none());
         self.send(tx, shutdown, FetchItem::Unreadable(Box::new(u)))
             .await?;
         self.seen.insert(&key);
+        if timeless {
+            self.unreadable.insert(key.id, key.last_update_time);
+        }
         Ok(())
+    }
+
+    fn known_unreadable(&self, u: &Unreadable) -> bool {
+        // By id only when its time is unknown: a new broken version with a readable time is new.
+        self.seen.contains(&u.key)
+            || (u.last_update_time.is_none() && self.unreadable.contains_key(&u.key.id))
     }
 
     /// One page, retrying transient failures (5xx, timeouts, 429, empty 404s) with jittered

@@ -412,11 +412,17 @@ async fn a_broken_element_is_forwarded_as_unreadable_once_and_the_page_goes_on()
     let bad = generated_id(38);
     let bad_time = g.start.saturating_add(g.step * 38);
     mock.set_broken(&bad, true);
+    // Another one whose time cannot be recovered: recognised by its id on every re-read.
+    let timeless = generated_id(120);
+    mock.set_raw(
+        &timeless,
+        Some(format!(r#"{{"id":"{timeless}","broken":tru}}"#).into_bytes()),
+    );
     let client = Client::new(api_config(&mock)).unwrap();
     let run = spawn(&client, poller_config(), ResumePoint::default());
     let others: HashSet<VersionKey> = all_generated(&g)
         .into_iter()
-        .filter(|k| k.id != bad)
+        .filter(|k| k.id != bad && k.id != timeless)
         .collect();
     run.settle(&others, &mock).await;
     let requests_after_first_cycles = alerts_requests(&mock);
@@ -433,12 +439,20 @@ async fn a_broken_element_is_forwarded_as_unreadable_once_and_the_page_goes_on()
             _ => None,
         })
         .collect();
-    assert_eq!(u.len(), 1);
+    assert_eq!(
+        u.len(),
+        2,
+        "each forwarded once, whatever the number of cycles"
+    );
     assert_eq!(u[0].id.as_deref(), Some(bad.as_str()));
     assert_eq!(u[0].last_update_time, Some(bad_time));
     assert!(u[0].error.starts_with("value[38]"), "{}", u[0].error);
     assert!(u[0].raw.ends_with(r#""broken":tru}"#));
-    assert_eq!(stats.alerts_unreadable.load(Relaxed), 1);
+    assert_eq!(
+        (u[1].id.as_deref(), u[1].last_update_time),
+        (Some(timeless.as_str()), None)
+    );
+    assert_eq!(stats.alerts_unreadable.load(Relaxed), 2);
     assert!(
         requests_after_first_cycles <= 8,
         "{requests_after_first_cycles}"
