@@ -98,6 +98,14 @@ pub fn parse_alert(bytes: &[u8]) -> Result<Alert, serde_json::Error> {
 /// syntax error anyway, so escapes need no string tracking: `\\` is skipped as a pair.
 pub fn fix_lone_surrogates(text: &str) -> Option<String> {
     let b = text.as_bytes();
+    // Fast path (nearly every alert): no `\uD8xx`–`\uDFxx` escape at all, found with SIMD.
+    let surrogate_like = |at: usize| {
+        matches!(b.get(at + 2), Some(b'd' | b'D'))
+            && matches!(b.get(at + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+    };
+    if !memchr::memmem::find_iter(b, b"\\u").any(surrogate_like) {
+        return None;
+    }
     let hex = |at: usize| -> Option<u16> {
         let s = text.get(at..at + 4)?;
         u16::from_str_radix(s, 16).ok()
