@@ -14,7 +14,7 @@ use sim::parse::{cef, leef, rfc5424};
 /// The RFC 5424 SD-ID used by default.
 pub const SD_ID: &str = "defender@32473";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fmt {
     Rfc5424,
     Leef,
@@ -44,6 +44,65 @@ pub struct Decoded {
     pub body: Option<Alert>,
     /// LEEF: the attribute delimiter.
     pub delimiter: char,
+}
+
+/// The version an "unreadable alert" event stands for (`None` when the frame is not one), read
+/// with the strict parsers: RFC 5424 MSGID `UNREADABLE`, LEEF EventID / CEF class id
+/// `DefenderUnreadableAlert`.
+pub fn decode_unreadable(fmt: Fmt, raw: &[u8]) -> Option<Result<VersionKey, String>> {
+    let line = std::str::from_utf8(raw).ok()?;
+    let m = rfc5424::parse(line).ok()?;
+    if m.msgid.as_deref() != Some("UNREADABLE") {
+        return None;
+    }
+    let body = m.msg.clone().unwrap_or_default();
+    let (id, lut) = match fmt {
+        Fmt::Rfc5424 => {
+            if m.sd_param(SD_ID, "unreadable") != Some("true") {
+                return Some(Err(format!("no unreadable marker: {line}")));
+            }
+            (
+                own_str(m.sd_param(SD_ID, "id")),
+                own_str(m.sd_param(SD_ID, "lastUpdateTime")),
+            )
+        }
+        Fmt::Leef => match leef::parse(&body) {
+            Ok(e)
+                if e.event_id == "DefenderUnreadableAlert"
+                    && e.get("unreadable") == Some("true") =>
+            {
+                (own_str(e.get("alertId")), own_str(e.get("lastUpdateTime")))
+            }
+            other => {
+                return Some(Err(format!(
+                    "not an unreadable LEEF event: {other:?}: {body}"
+                )));
+            }
+        },
+        Fmt::Cef => match cef::parse(&body) {
+            Ok(e) if e.class_id == "DefenderUnreadableAlert" && e.get("reason").is_some() => {
+                (own_str(e.get("cs2")), own_str(e.get("cs3")))
+            }
+            other => {
+                return Some(Err(format!(
+                    "not an unreadable CEF event: {other:?}: {body}"
+                )));
+            }
+        },
+    };
+    Some(match (id, lut.and_then(|l| Timestamp::parse(&l).ok())) {
+        (Some(id), Some(t)) => Ok(VersionKey {
+            id,
+            last_update_time: t,
+        }),
+        _ => Err(format!(
+            "unreadable event without id or lastUpdateTime: {line}"
+        )),
+    })
+}
+
+fn own_str(v: Option<&str>) -> Option<String> {
+    v.map(str::to_owned)
 }
 
 /// Strictly decodes one received frame.
@@ -239,6 +298,17 @@ pub fn check(
         .collect();
     let mut received = HashSet::new();
     for raw in messages {
+        // An "unreadable alert" event delivers its version (the SIEM got a marked event).
+        if let Some(u) = decode_unreadable(fmt, raw) {
+            let key = u.map_err(Violation::Wrong)?;
+            if !served.contains(&key) {
+                return Err(Violation::Wrong(format!(
+                    "invented unreadable event {key:?}"
+                )));
+            }
+            received.insert(key);
+            continue;
+        }
         let d = decode(fmt, raw).map_err(Violation::Wrong)?;
         if !served.contains(&d.key) {
             return Err(Violation::Wrong(format!(

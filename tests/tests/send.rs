@@ -54,9 +54,10 @@ async fn send_delivers_every_alert_to_every_destination_and_reports_bad_lines() 
     ]);
     let alerts = samples();
     assert!(alerts.iter().all(|a| a.last_update_time.is_some()));
-    // The samples, with a broken line in the middle (line 4).
+    // The samples, with a broken line in the middle (line 4): invalid JSON (odd content such as
+    // an unparseable time would be repaired and sent, not refused).
     let mut lines: Vec<&str> = alert_model::samples::ALERTS_NDJSON.lines().collect();
-    lines.insert(3, r#"{"id": "broken", "lastUpdateTime": "yesterday"}"#);
+    lines.insert(3, r#"{"id": "broken", "lastUpdateTime": tru}"#);
     let input = w.path("alerts.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
 

@@ -172,12 +172,14 @@ fn log_summary(destinations: &[Destination]) {
             lag_seconds = lag,
             queue,
             connected_to = %t.connected_to.as_deref().unwrap_or("-"),
-            "{}: fetched={fetched} delivered={} resent={} lag={lag}s queue={queue} requests={} throttled={}",
+            "{}: fetched={fetched} delivered={} resent={} lag={lag}s queue={queue} requests={} throttled={} repaired={} unreadable={}",
             d.name,
             t.delivered,
             t.resent,
             d.poller.requests.load(Ordering::Relaxed),
             d.poller.throttled.load(Ordering::Relaxed),
+            d.poller.alerts_repaired.load(Ordering::Relaxed),
+            d.poller.alerts_unreadable.load(Ordering::Relaxed),
         );
     }
 }

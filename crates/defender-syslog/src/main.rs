@@ -18,6 +18,7 @@ mod cli;
 mod cmd;
 mod config;
 mod daemon;
+mod deadletter;
 mod health;
 mod hostname;
 mod logging;

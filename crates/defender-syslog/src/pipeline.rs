@@ -6,6 +6,15 @@
 //! watermark plus the keys of versions delivered inside the overlap window (see
 //! `alert_model::cursor`). After a crash the poller re-reads from the watermark, skips the
 //! delivered keys, and at most the unacknowledged window is sent twice.
+//!
+//! Commits never stop: the delivered keys are written on schedule even while the watermark
+//! does not move (a held tie walk), and at shutdown. A state directory that is full or
+//! read-only does not stop forwarding: the failure is logged once at ERROR with the bytes
+//! needed, the commit is retried with backoff, and the next success says so. The file on disk
+//! stays the last good cursor (at least once still holds; only more duplicates after a crash).
+//!
+//! An unreadable element from the poller is forwarded as a marked event, appended to the
+//! dead-letter file and logged once at ERROR with its id.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,6 +27,7 @@ use forwarder::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::deadletter::DeadLetter;
 use crate::state::StateStore;
 
 /// Counters of one pipeline, read by the summary line, `/metrics` and the health check.
@@ -37,6 +47,10 @@ pub struct PipelineStats {
     /// whether it is waiting for room in the transport's buffer (held back by the collector).
     pub active_unix_ms: AtomicU64,
     pub in_send: AtomicBool,
+    /// Unreadable-alert events forwarded.
+    pub unreadable: AtomicU64,
+    /// Cursor commits that failed (full or read-only state directory), retried with backoff.
+    pub commit_failures: AtomicU64,
 }
 
 /// Test hook (for the watchdog test): after this many alerts the pipeline stops turning,
@@ -52,6 +66,16 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
 
 /// Minimum time between two state-file writes while running (shutdown always writes).
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// Longest wait between two attempts at a failing commit.
+const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Whether the state file can be written, and when to try again if not.
+#[derive(Debug, Default)]
+struct CommitHealth {
+    failures: u32,
+    retry_at: Option<tokio::time::Instant>,
+}
 
 pub struct Pipeline {
     pub name: String,
@@ -89,6 +113,10 @@ impl Pipeline {
         self.stats
             .active_unix_ms
             .store(now_unix_ms(), Ordering::Relaxed);
+        // Keys delivered since the last commit: they are persisted even if `safe` is unchanged.
+        let mut dirty = false;
+        let mut health = CommitHealth::default();
+        let dead_letter = DeadLetter::new(self.store.dir(), &self.name);
 
         loop {
             tokio::select! {
@@ -97,7 +125,7 @@ impl Pipeline {
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
                     self.stats.last_delivery_unix.store(now_unix_ms() / 1000, Ordering::Relaxed);
-                    advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                    dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
                     self.prune(&mut delivered_keys, safe, &mut pruned_at);
                 }
                 _ = tick.tick() => {
@@ -107,8 +135,13 @@ impl Pipeline {
                         shutdown.cancelled().await;
                         break;
                     }
-                    if safe.is_some() && safe != committed {
-                        committed = self.commit(safe, &mut delivered_keys)?;
+                    let due = health.retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+                    if due && (dirty || (safe.is_some() && safe != committed)) {
+                        let w = safe.or(committed);
+                        if self.try_commit(w, &mut delivered_keys, &mut health) {
+                            committed = w;
+                            dirty = false;
+                        }
                     }
                 }
                 item = rx.recv() => {
@@ -129,10 +162,37 @@ impl Pipeline {
                             pending.push_back((seq, alert.version_key()));
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(FetchItem::Unreadable(u)) => {
+                            msg.clear();
+                            self.formatter.format_unreadable(&u, &mut msg);
+                            let seq = tokio::select! {
+                                r = self.transport.send_bytes(&msg) => r?,
+                                () = shutdown.cancelled() => break,
+                            };
+                            sent = seq + 1;
+                            pending.push_back((seq, Some(u.key.clone())));
+                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+                            let kept = match dead_letter.append(&self.name, &u) {
+                                Ok(()) => dead_letter.path().display().to_string(),
+                                Err(e) => format!("not written: {e}"),
+                            };
+                            tracing::error!(
+                                destination = %self.name,
+                                id = %u.id.as_deref().unwrap_or("(not recoverable)"),
+                                last_update_time = %u.last_update_time.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                                error = %u.error,
+                                raw_bytes = u.raw_len,
+                                dead_letter = %kept,
+                                "UNREADABLE ALERT {}: the Defender API served an element that cannot be read even leniently; \
+                                 forwarded as an \"unreadable alert\" event (raw element included), kept in the dead-letter file; the cursor moves on",
+                                u.id.as_deref().unwrap_or("(id not recoverable)"),
+                            );
+                        }
                         Some(FetchItem::Checkpoint(cp)) => {
                             checkpoints.push_back((sent, cp));
                             let d = *delivered_rx.borrow();
-                            advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
+                            dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
                             self.prune(&mut delivered_keys, safe, &mut pruned_at);
                         }
                     }
@@ -142,7 +202,7 @@ impl Pipeline {
 
         // Drain: wait for what is in flight, then commit exactly what was delivered.
         let report = self.transport.shutdown(DRAIN_GRACE).await;
-        advance(
+        dirty |= advance(
             report.delivered,
             &mut pending,
             &mut checkpoints,
@@ -156,8 +216,10 @@ impl Pipeline {
                 "Stopped with messages not acknowledged by the collector; they are sent again after restart."
             );
         }
-        if safe.is_some() && safe != committed {
-            self.commit(safe, &mut delivered_keys)?;
+        if dirty || (safe.is_some() && safe != committed) {
+            // One attempt, whatever the backoff says: this is the last chance.
+            health.retry_at = None;
+            self.try_commit(safe.or(committed), &mut delivered_keys, &mut health);
         }
         tracing::info!(destination = %self.name, delivered = report.delivered, "Pipeline stopped.");
         Ok(())
@@ -181,43 +243,86 @@ impl Pipeline {
         }
     }
 
-    /// Persists `watermark` and the delivered keys still inside the overlap window.
+    /// [`Self::commit`], keeping the pipeline running when the state file cannot be written:
+    /// the first failure is logged at ERROR (later ones at debug), retries back off, and the
+    /// first success after failures is logged. True when the cursor was written.
+    fn try_commit(
+        &self,
+        watermark: Option<Timestamp>,
+        keys: &mut HashSet<VersionKey>,
+        health: &mut CommitHealth,
+    ) -> bool {
+        match self.commit(watermark, keys) {
+            Ok(()) => {
+                if health.failures > 0 {
+                    tracing::info!(destination = %self.name, failed_attempts = health.failures,
+                        "The cursor is saved again: the state file could be written.");
+                }
+                *health = CommitHealth::default();
+                true
+            }
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                health.failures += 1;
+                let wait = Duration::from_secs(1)
+                    .saturating_mul(1 << health.failures.min(5))
+                    .min(COMMIT_RETRY_MAX);
+                health.retry_at = Some(tokio::time::Instant::now() + wait);
+                if health.failures == 1 {
+                    tracing::error!(destination = %self.name, error = %e, retry_max_s = COMMIT_RETRY_MAX.as_secs(),
+                        "Cannot save the cursor: forwarding goes on, the file on disk keeps the last saved cursor \
+                         (a crash now means more duplicates, never a loss); retrying with backoff. Free space or fix the state directory.");
+                } else {
+                    tracing::debug!(destination = %self.name, error = %e, failures = health.failures, "cursor save failed again");
+                }
+                false
+            }
+        }
+    }
+
+    /// Persists `watermark` and the delivered keys still inside the overlap window (all of
+    /// them while there is no watermark yet: the poller then reaches back `initial_lookback`).
     fn commit(
         &self,
         watermark: Option<Timestamp>,
         keys: &mut HashSet<VersionKey>,
-    ) -> anyhow::Result<Option<Timestamp>> {
-        let Some(w) = watermark else { return Ok(None) };
-        let floor = w.saturating_sub(self.overlap);
-        keys.retain(|k| k.last_update_time >= floor);
+    ) -> Result<(), crate::state::StateError> {
+        if let Some(w) = watermark {
+            let floor = w.saturating_sub(self.overlap);
+            keys.retain(|k| k.last_update_time >= floor);
+        }
         let mut delivered: Vec<VersionKey> = keys.iter().cloned().collect();
         delivered.sort();
         self.store.save(
             &self.name,
             &ResumePoint {
-                watermark: Some(w),
+                watermark,
                 delivered,
             },
         )?;
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        let secs = u64::try_from(w.unix_millis() / 1000).unwrap_or(0);
-        self.stats.committed_unix.store(secs, Ordering::Relaxed);
-        Ok(Some(w))
+        if let Some(w) = watermark {
+            let secs = u64::try_from(w.unix_millis() / 1000).unwrap_or(0);
+            self.stats.committed_unix.store(secs, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
 /// Moves everything the transport reports delivered (`d` = count of messages delivered in
 /// order) from `pending` to `delivered_keys`, and every checkpoint it covers to `safe`.
+/// True if a key was added.
 fn advance(
     d: u64,
     pending: &mut VecDeque<(u64, Option<VersionKey>)>,
     checkpoints: &mut VecDeque<(u64, Checkpoint)>,
     delivered_keys: &mut HashSet<VersionKey>,
     safe: &mut Option<Timestamp>,
-) {
+) -> bool {
+    let mut added = false;
     while pending.front().is_some_and(|(seq, _)| *seq < d) {
         if let Some((_, Some(key))) = pending.pop_front() {
-            delivered_keys.insert(key);
+            added |= delivered_keys.insert(key);
         }
     }
     while checkpoints.front().is_some_and(|(before, _)| *before <= d) {
@@ -228,6 +333,7 @@ fn advance(
             }
         }
     }
+    added
 }
 
 #[cfg(test)]
@@ -265,6 +371,76 @@ mod tests {
         advance(2, &mut pending, &mut cps, &mut keys, &mut safe);
         assert_eq!(safe, Some(ts("2026-01-01T00:00:02Z")));
         assert_eq!(keys.len(), 2);
+    }
+
+    /// A held watermark (every checkpoint repeats W while later alerts are delivered) must not
+    /// stop commits: the delivered keys reach the state file on schedule and at shutdown.
+    #[tokio::test]
+    async fn delivered_keys_are_committed_while_the_watermark_is_held() {
+        use forwarder::format::{Format, FormatOptions};
+        use forwarder::transport::{TransportConfig, TransportKind};
+        let collector = sim::collector::start(sim::collector::Options::tcp())
+            .await
+            .unwrap();
+        let transport = Transport::start(
+            "t",
+            TransportConfig::new(TransportKind::Tcp, vec![collector.address()]),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let pipeline = Pipeline {
+            name: "t".into(),
+            formatter: Formatter::new(FormatOptions::new(Format::Cef, "host")).unwrap(),
+            transport: Arc::new(transport),
+            store: store.clone(),
+            overlap: Duration::from_secs(600),
+            resume: ResumePoint::default(),
+            stats: Arc::new(PipelineStats::default()),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pipeline.run(rx, shutdown.clone()));
+        let held = Checkpoint {
+            watermark: ts("2026-01-01T00:00:00Z"),
+        };
+        let alert = |i: u32| {
+            let t = ts("2026-01-01T00:00:01Z").saturating_add(Duration::from_secs(u64::from(i)));
+            alert_model::Alert {
+                id: Some(format!("a{i}")),
+                last_update_time: Some(t),
+                ..Default::default()
+            }
+        };
+        let delivered = |n: usize| {
+            let store = store.clone();
+            async move {
+                for _ in 0..400 {
+                    if let Ok(Some(f)) = store.load("t")
+                        && f.resume.delivered.len() == n
+                    {
+                        return f.resume;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("state file never held {n} delivered keys");
+            }
+        };
+        tx.send(FetchItem::Checkpoint(held)).await.unwrap();
+        for i in 0..5 {
+            tx.send(FetchItem::Alert(Box::new(alert(i)))).await.unwrap();
+            tx.send(FetchItem::Checkpoint(held)).await.unwrap();
+        }
+        let r = delivered(5).await;
+        assert_eq!(r.watermark, Some(held.watermark), "the watermark is held");
+        // At shutdown too: the last alert's key is committed without a new watermark.
+        tx.send(FetchItem::Alert(Box::new(alert(5)))).await.unwrap();
+        assert!(collector.wait_for(6, Duration::from_secs(20)).await);
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        let f = store.load("t").unwrap().unwrap();
+        assert_eq!(f.resume.delivered.len(), 6);
+        assert_eq!(f.resume.watermark, Some(held.watermark));
     }
 
     #[test]

@@ -34,6 +34,19 @@ struct StateFileRef<'a> {
     resume: &'a ResumePoint,
 }
 
+/// Counts what would be written (for "bytes needed").
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A state problem, always naming the file and how to recover.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -46,9 +59,11 @@ pub enum StateError {
         destination: String,
         reason: String,
     },
-    #[error("cannot write state file {path}: {source}")]
+    #[error("cannot write state file {path} ({needed} bytes needed): {source}")]
     Write {
         path: PathBuf,
+        /// Size of the file that could not be written.
+        needed: u64,
         source: std::io::Error,
     },
     #[error("cannot use state directory {path}: {source}")]
@@ -67,6 +82,10 @@ pub struct StateStore {
 impl StateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Creates the directory (mode 0700) if needed and checks it is writable.
@@ -123,7 +142,8 @@ impl StateStore {
         Ok(Some(file))
     }
 
-    /// Atomically replaces the cursor of `destination`.
+    /// Atomically replaces the cursor of `destination`. On failure (a full or read-only
+    /// filesystem) the temp file is removed and the old file is untouched.
     pub fn save(&self, destination: &str, resume: &ResumePoint) -> Result<(), StateError> {
         let file = StateFileRef {
             version: LAYOUT_VERSION,
@@ -132,11 +152,26 @@ impl StateStore {
             resume,
         };
         let path = self.path(destination);
-        let err = |source| StateError::Write {
-            path: path.clone(),
-            source,
-        };
         let tmp = self.dir.join(format!(".{destination}.cursor.json.tmp"));
+        self.write_atomically(&file, &tmp, &path).map_err(|source| {
+            // A partial temp file would only take space that the next attempt needs.
+            let _ = fs::remove_file(&tmp);
+            let mut count = ByteCount(0);
+            let _ = serde_json::to_writer_pretty(&mut count, &file);
+            StateError::Write {
+                path: path.clone(),
+                needed: count.0,
+                source,
+            }
+        })
+    }
+
+    fn write_atomically(
+        &self,
+        file: &StateFileRef<'_>,
+        tmp: &std::path::Path,
+        path: &std::path::Path,
+    ) -> std::io::Result<()> {
         {
             use std::os::unix::fs::OpenOptionsExt;
             let f = OpenOptions::new()
@@ -144,20 +179,16 @@ impl StateStore {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&tmp)
-                .map_err(err)?;
+                .open(tmp)?;
             // Streamed: thousands of delivered keys are never one big string in memory.
             let mut w = std::io::BufWriter::new(f);
-            serde_json::to_writer_pretty(&mut w, &file)
-                .map_err(|e| err(std::io::Error::other(e)))?;
-            let f = w.into_inner().map_err(|e| err(e.into_error()))?;
-            f.sync_all().map_err(err)?;
+            serde_json::to_writer_pretty(&mut w, file).map_err(std::io::Error::other)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
         }
-        fs::rename(&tmp, &path).map_err(err)?;
+        fs::rename(tmp, path)?;
         // The rename is durable only once the directory entry is.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(err)
+        File::open(&self.dir).and_then(|d| d.sync_all())
     }
 
     /// Every destination with a state file, sorted.
@@ -216,6 +247,34 @@ mod tests {
         assert_eq!(back.resume, resume);
         assert_eq!(store.list().unwrap(), vec!["siem".to_string()]);
         assert!(!dir.path().join(".siem.cursor.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let old = ResumePoint {
+            watermark: Some(ts("2026-11-20T08:14:05Z")),
+            delivered: vec![],
+        };
+        store.save("siem", &old).unwrap();
+        // The temp file leads to /dev/full: every write fails with ENOSPC, as on a full disk.
+        let tmp = dir.path().join(".siem.cursor.json.tmp");
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let newer = ResumePoint {
+            watermark: Some(ts("2026-11-20T09:00:00Z")),
+            delivered: vec![],
+        };
+        let e = store.save("siem", &newer).unwrap_err();
+        let StateError::Write { needed, .. } = &e else {
+            panic!("{e}")
+        };
+        assert!(*needed > 50, "{e}");
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert!(!tmp.exists(), "the temp entry is cleaned up");
+        assert_eq!(store.load("siem").unwrap().unwrap().resume, old);
+        store.save("siem", &newer).unwrap();
+        assert_eq!(store.load("siem").unwrap().unwrap().resume, newer);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! API page → alerts as the poller does it: the body arrives in chunks, `PageSplitter` finds
 //! each element and `serde_json` parses it into an `Alert`; the page is never held whole.
 //! `split_utf8_parse` is what the poller does (UTF-8 checked once per alert, then parsed as
-//! `str`); `split_and_parse` parses the bytes directly, which checks UTF-8 string by string.
+//! `str`); `split_and_parse` parses the bytes directly, which checks UTF-8 string by string;
+//! `split_lenient_parse` is the poller's path since lenient decoding (`alert_model::parse_alert`:
+//! UTF-8 check, lone-surrogate scan, then the same parse).
 //! `cargo bench -p fetcher --bench page`; throughput is alerts/s on one core. Compare with
 //! `cargo bench -p alert-model --bench parse` (`page`: the whole body parsed at once).
 
@@ -63,6 +65,14 @@ fn bench(c: &mut Criterion) {
                 let parsed = std::str::from_utf8(e)
                     .map(|t| serde_json::from_str::<alert_model::Alert>(t).is_ok());
                 usize::from(parsed == Ok(true))
+            }))
+        })
+    });
+    // What the poller does since lenient decoding: `alert_model::parse_alert`.
+    group.bench_function("split_lenient_parse", |b| {
+        b.iter(|| {
+            std::hint::black_box(split_with(&page, |e| {
+                usize::from(alert_model::parse_alert(e).is_ok())
             }))
         })
     });

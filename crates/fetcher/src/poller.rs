@@ -6,21 +6,23 @@
 //! - **tie walk**: when a whole full page shares one `lastUpdateTime` L, keyset cannot move,
 //!   so the poller pages through `ge L and le L` with `$skip`, walks it again until a walk
 //!   finds nothing new (alerts leaving the tie shift the others), then continues with `gt L`;
-//! - **poison skip**: a page that stays malformed is retried, then fetched in smaller pages
-//!   down to one alert; a single unreadable alert is stepped over with `$skip`, reported loudly,
-//!   and the watermark is capped below it so the next cycle tries it again.
+//! - **unreadable elements**: alerts are decoded leniently (`alert_model::repair`); an element
+//!   that still cannot be read fails its page once (retried), then is forwarded as an
+//!   "unreadable alert" event and the page goes on. A page that breaks in a way the splitter
+//!   cannot step over is retried, then the element at the index where it broke is fetched
+//!   alone (`$skip` = index, `$top` = 1): O(1) requests, wherever it is in the page.
 //!
 //! After every readable page a [`Checkpoint`] follows the alerts it sent. Its watermark is
 //! the last `lastUpdateTime` of the page (every version before it in the ordered result has
-//! been sent), never lower than the previous one, and never above a cap set by an unreadable
-//! alert. The overlap re-read catches alerts that become visible late and versions a `$skip`
+//! been sent), never lower than the previous one, and never above a cap set by an unsettled
+//! tie walk. The overlap re-read catches alerts that become visible late and versions a `$skip`
 //! walk missed because the result shifted; the dedup set makes the re-read invisible.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use alert_model::{Alert, Checkpoint, FetchItem, ResumePoint, Timestamp};
+use alert_model::{Checkpoint, FetchItem, ResumePoint, Timestamp, Unreadable};
 use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
@@ -75,17 +77,17 @@ pub struct PollerStats {
     pub versions_deduplicated: AtomicU64,
     /// Failed requests and unreadable pages or alerts.
     pub errors: AtomicU64,
-    /// Alerts stepped over because they could not be read even alone.
+    /// Elements that broke their page even when fetched alone (forwarded as unreadable).
     pub poison_alerts: AtomicU64,
     /// Alerts forwarded without `id` or `lastUpdateTime` (cannot be deduplicated).
     pub unkeyed_alerts: AtomicU64,
+    /// Alerts forwarded after lenient decoding repaired them (marked in every format).
+    pub alerts_repaired: AtomicU64,
+    /// Elements forwarded as "unreadable alert" events.
+    pub alerts_unreadable: AtomicU64,
     pub checkpoints: AtomicU64,
     /// now − watermark, seconds, updated after every page.
     pub lag_seconds: AtomicI64,
-    /// Alerts delivered after repair (counted by the lenient decoder).
-    pub alerts_repaired: AtomicU64,
-    /// Alerts delivered as a marked "unreadable" event (counted by the lenient decoder).
-    pub alerts_unreadable: AtomicU64,
     /// Answers by HTTP status class: 2xx, 4xx, 5xx, other (1xx/3xx).
     pub responses_2xx: AtomicU64,
     pub responses_4xx: AtomicU64,
@@ -180,7 +182,21 @@ struct PageRead {
     dups: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
+    /// Elements read at the end of the page that share `last`.
+    last_run: u64,
     next_link: bool,
+}
+
+impl PageRead {
+    fn saw(&mut self, t: Timestamp) {
+        self.first.get_or_insert(t);
+        if self.last == Some(t) {
+            self.last_run += 1;
+        } else if self.last.is_none_or(|l| t > l) {
+            self.last = Some(t);
+            self.last_run = 1;
+        }
+    }
 }
 
 /// How reading a page ended.
@@ -188,8 +204,31 @@ enum PageEnd {
     Complete,
     /// The body stopped early (connection error or request timeout): read it again.
     CutOff(String),
-    /// The body is not a valid page: retried, then isolated by shrinking the page.
-    Malformed(String),
+    /// The body is not a valid page: retried, then the element at `index` is isolated.
+    Malformed(Malformed),
+}
+
+/// Where a page broke.
+struct Malformed {
+    error: String,
+    /// Elements before the break (the streamed parse knows exactly which one failed).
+    index: u64,
+    /// The bytes of the element the break is in, if it is inside one (cut to
+    /// `Unreadable::MAX_RAW`).
+    partial: Option<Vec<u8>>,
+}
+
+impl Malformed {
+    fn at(split: &PageSplitter, error: String) -> PageEnd {
+        let partial = split
+            .pending_element()
+            .map(|b| b[..b.len().min(Unreadable::MAX_RAW)].to_vec());
+        PageEnd::Malformed(Malformed {
+            error,
+            index: split.items,
+            partial,
+        })
+    }
 }
 
 /// At most this many `$skip` walks over one tie per cycle (the last must find nothing new).
@@ -209,6 +248,10 @@ pub struct Poller {
     name: String,
     watermark: Timestamp,
     seen: Seen,
+    /// Unreadable elements without a recoverable `lastUpdateTime` already forwarded, by dedup id
+    /// (`!unreadable:<id or #hash>`), with their key time: they are keyed at a page time that
+    /// differs between re-reads, so they are recognised by id alone. Pruned like `seen`.
+    unreadable: std::collections::HashMap<String, Timestamp>,
     stats: Arc<PollerStats>,
 }
 
@@ -220,8 +263,13 @@ impl Poller {
             .watermark
             .unwrap_or_else(|| Timestamp::now().saturating_sub(cfg.initial_lookback));
         let mut seen = Seen::default();
+        let mut unreadable = std::collections::HashMap::new();
         for k in &resume.delivered {
             seen.insert(k);
+            // (Persisted keys do not say whether the time was recovered: remember them all.)
+            if k.id.starts_with(alert_model::UNREADABLE_KEY_PREFIX) {
+                unreadable.insert(k.id.clone(), k.last_update_time);
+            }
         }
         let stats = PollerStats::default();
         stats.watermark_unix_ms.store(
@@ -234,6 +282,7 @@ impl Poller {
             name: name.to_owned(),
             watermark,
             seen,
+            unreadable,
             stats: Arc::new(stats),
         }
     }
@@ -326,8 +375,11 @@ impl Poller {
             }
             let mut raw = self.fetch(&q, size, shutdown).await?;
             let mut page = PageRead::default();
+            // On the last attempt at a page, an unparseable (but delimitable) element is
+            // forwarded as unreadable instead of failing the page again.
+            let last_try = malformed_tries + 1 >= self.cfg.malformed_attempts.max(1);
             let end = self
-                .stream_page(&mut raw, &q, &mut cap, &mut page, tx, shutdown)
+                .stream_page(&mut raw, &q, last_try, &mut page, tx, shutdown)
                 .await?;
             drop(raw);
             new_total += page.new;
@@ -346,27 +398,61 @@ impl Poller {
                     self.backoff(cut_offs, shutdown).await?;
                     continue;
                 }
-                PageEnd::Malformed(e) => {
+                PageEnd::Malformed(m) => {
                     PollerStats::add(&self.stats.errors, 1);
                     malformed_tries += 1;
-                    if malformed_tries < self.cfg.malformed_attempts.max(1) {
+                    let e = &m.error;
+                    // The broken element, if the break is inside one and it was already
+                    // forwarded as unreadable (an earlier cycle or page): no retries needed.
+                    let known = m
+                        .partial
+                        .as_deref()
+                        .map(|p| alert_model::unreadable(p, m.error.clone(), q.from));
+                    let known_again = known.as_ref().is_some_and(|u| self.known_unreadable(u));
+                    if malformed_tries < self.cfg.malformed_attempts.max(1) && !known_again {
                         tracing::warn!(destination = %self.name, error = %e, items_read = n,
                             "malformed page from the Defender API; retrying");
                         self.backoff(malformed_tries, shutdown).await?;
-                    } else if size > 1 {
-                        size = (size / 10).max(1);
+                    } else if size > 1 && (m.partial.is_some() || m.index > 0) {
+                        // Straight to the element that broke it, alone: keyset from the last
+                        // time read, `$skip` only over the elements read at that time (a long
+                        // `$skip` would miss alerts if updates shift the result meanwhile).
+                        q = match page.last {
+                            Some(l) if m.index > 0 => Query {
+                                from: l,
+                                exclusive: false,
+                                until: q.until,
+                                skip: if l == q.from && !q.exclusive {
+                                    q.skip
+                                } else {
+                                    0
+                                } + page.last_run,
+                            },
+                            _ => Query {
+                                skip: q.skip + m.index,
+                                ..q
+                            },
+                        };
+                        size = 1;
                         malformed_tries = 0;
-                        tracing::warn!(destination = %self.name, error = %e, page_size = size,
-                            "page still malformed; retrying with a smaller page to isolate the bad alert");
-                    } else {
+                        tracing::warn!(destination = %self.name, error = %e, index = m.index,
+                            "page still malformed; fetching the element that breaks it alone");
+                    } else if let Some(u) = known {
+                        // One element breaks even a one-alert page: forward it as unreadable
+                        // (once) and step over it; the cursor moves on as for any alert.
                         PollerStats::add(&self.stats.poison_alerts, 1);
-                        tracing::error!(destination = %self.name, filter_from = %q.from, skip = q.skip,
-                            error = %e, "ALERT LOST FOR NOW: the Defender API returns an unreadable alert at this position even alone; \
-                             stepping over it; the watermark stays before it so every cycle retries it");
-                        cap = Some(cap.map_or(q.from, |c| c.min(q.from)));
+                        if !known_again {
+                            self.forward_unreadable(u, tx, shutdown).await?;
+                        }
                         q.skip += 1;
                         size = full_size;
                         malformed_tries = 0;
+                    } else {
+                        // Broken outside any element (not a page at all, a broken envelope):
+                        // nothing to step over; keep retrying with backoff.
+                        tracing::warn!(destination = %self.name, error = %e, failures = malformed_tries,
+                            "the Defender API keeps answering a malformed page; retrying");
+                        self.backoff(malformed_tries, shutdown).await?;
                     }
                     continue;
                 }
@@ -392,8 +478,9 @@ impl Poller {
             )
             .await?;
             PollerStats::add(&self.stats.checkpoints, 1);
-            self.seen
-                .prune_below(self.watermark.saturating_sub(self.cfg.overlap));
+            let floor = self.watermark.saturating_sub(self.cfg.overlap);
+            self.seen.prune_below(floor);
+            self.unreadable.retain(|_, t| *t >= floor);
             self.lag();
             self.stats
                 .last_success_unix
@@ -429,7 +516,14 @@ impl Poller {
                 break;
             }
             q = match (q.until, q.skip, first, last) {
-                // Tie walk, or stepping past a poison alert: keep skipping through this filter.
+                // Past an isolated element and the time moved on: back to keyset.
+                (None, 1.., _, Some(l)) if l > q.from => Query {
+                    from: l,
+                    exclusive: false,
+                    until: None,
+                    skip: 0,
+                },
+                // Tie walk, or stepping past an unreadable element: keep skipping through this filter.
                 (Some(_), _, _, _) | (None, 1.., _, _) | (_, _, _, None) => Query {
                     skip: q.skip + n,
                     ..q
@@ -465,14 +559,15 @@ impl Poller {
     }
 
     /// Reads one page as it arrives and forwards each new alert version at once, so memory
-    /// holds one alert of the page, not the page. An element that is valid JSON but not an
-    /// alert is skipped with the watermark held before it (`cap`); a syntax error anywhere
-    /// makes the page malformed, like a page that cannot be parsed at all.
+    /// holds one alert of the page, not the page. Alerts are decoded leniently (odd content is
+    /// repaired and marked). An element that cannot be read even so fails the page (it is
+    /// retried) unless `last_try` or it was already forwarded as unreadable: then it is
+    /// forwarded as an unreadable event and the page goes on.
     async fn stream_page(
         &mut self,
         raw: &mut crate::client::RawPage,
         q: &Query,
-        cap: &mut Option<Timestamp>,
+        last_try: bool,
         page: &mut PageRead,
         tx: &Sender<FetchItem>,
         shutdown: &CancellationToken,
@@ -489,47 +584,55 @@ impl Poller {
                     page.next_link = split.next_link;
                     return Ok(match split.finish() {
                         Ok(()) => PageEnd::Complete,
-                        Err(e) => PageEnd::Malformed(e.to_string()),
+                        Err(e) => Malformed::at(&split, e.to_string()),
                     });
                 }
                 Err(e) => return Ok(PageEnd::CutOff(e)),
             }
             loop {
                 let index = split.items;
-                let parsed = match split.next_element() {
-                    // UTF-8 checked at once (fast), then parsed as `str`: serde_json's slice
-                    // reader checks it string by string, ≈1 µs per alert slower.
-                    Ok(Some(element)) => match std::str::from_utf8(element) {
-                        Ok(text) => serde_json::from_str::<Alert>(text),
+                let (parsed, unreadable) = match split.next_element() {
+                    Ok(Some(element)) => match alert_model::parse_alert(element) {
+                        Ok(a) => (Some(a), None),
                         Err(e) => {
-                            return Ok(PageEnd::Malformed(format!(
-                                "value[{index}]: invalid UTF-8 at byte {}",
-                                e.valid_up_to()
-                            )));
+                            let at = page.last.unwrap_or(q.from);
+                            let u = alert_model::unreadable(
+                                element,
+                                format!("value[{index}]: {e}"),
+                                at,
+                            );
+                            (None, Some(u))
                         }
                     },
                     Ok(None) => break,
-                    Err(e) => return Ok(PageEnd::Malformed(e.to_string())),
+                    Err(e) => return Ok(Malformed::at(&split, e.to_string())),
                 };
                 page.items = split.items;
-                let alert = match parsed {
-                    Ok(a) => a,
-                    Err(e) if e.is_data() => {
-                        // Readable page, unreadable alert: its time is unknown, so hold the
-                        // watermark at this query's start until it becomes readable.
-                        PollerStats::add(&self.stats.errors, 1);
-                        PollerStats::add(&self.stats.poison_alerts, 1);
-                        *cap = Some(cap.map_or(q.from, |c| c.min(q.from)));
-                        tracing::error!(destination = %self.name, error = %e, index,
-                            "unreadable alert in a page; the watermark is held before it");
+                if let Some(u) = unreadable {
+                    if self.known_unreadable(&u) {
+                        PollerStats::add(&self.stats.versions_deduplicated, 1);
+                        page.dups += 1;
                         continue;
                     }
-                    Err(e) => return Ok(PageEnd::Malformed(format!("value[{index}]: {e}"))),
-                };
-                if let Some(t) = alert.last_update_time {
-                    page.first.get_or_insert(t);
-                    page.last = Some(page.last.map_or(t, |l: Timestamp| l.max(t)));
+                    if !last_try {
+                        return Ok(PageEnd::Malformed(Malformed {
+                            error: u.error,
+                            index,
+                            partial: None,
+                        }));
+                    }
+                    if let Some(t) = u.last_update_time {
+                        page.saw(t);
+                    }
+                    self.forward_unreadable(u, tx, shutdown).await?;
+                    page.new += 1;
+                    continue;
                 }
+                let Some(alert) = parsed else { continue };
+                if let Some(t) = alert.last_update_time {
+                    page.saw(t);
+                }
+                let repaired = !alert.repairs.is_empty();
                 match alert.version_key() {
                     Some(key) => {
                         if self.seen.contains(&key) {
@@ -549,10 +652,39 @@ impl Poller {
                             .await?;
                     }
                 }
+                if repaired {
+                    PollerStats::add(&self.stats.alerts_repaired, 1);
+                }
                 page.new += 1;
                 PollerStats::add(&self.stats.alerts_fetched, 1);
             }
         }
+    }
+
+    /// Sends an unreadable element on (the pipeline forwards it as a marked event, writes it to
+    /// the dead-letter file and logs it with its id) and remembers it, so it is sent once.
+    async fn forward_unreadable(
+        &mut self,
+        u: Unreadable,
+        tx: &Sender<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        PollerStats::add(&self.stats.errors, 1);
+        PollerStats::add(&self.stats.alerts_unreadable, 1);
+        let (key, timeless) = (u.key.clone(), u.last_update_time.is_none());
+        self.send(tx, shutdown, FetchItem::Unreadable(Box::new(u)))
+            .await?;
+        self.seen.insert(&key);
+        if timeless {
+            self.unreadable.insert(key.id, key.last_update_time);
+        }
+        Ok(())
+    }
+
+    fn known_unreadable(&self, u: &Unreadable) -> bool {
+        // By id only when its time is unknown: a new broken version with a readable time is new.
+        self.seen.contains(&u.key)
+            || (u.last_update_time.is_none() && self.unreadable.contains_key(&u.key.id))
     }
 
     /// One page, retrying transient failures (5xx, timeouts, 429, empty 404s) with jittered

@@ -205,6 +205,13 @@ impl PageSplitter {
         }
     }
 
+    /// The bytes of the element being read when the page broke (what an "unreadable alert"
+    /// event can still carry), `None` when the break was outside an element.
+    pub fn pending_element(&self) -> Option<&[u8]> {
+        let s = self.skim.filter(|s| s.purpose == Purpose::Element)?;
+        self.buf.get(s.start..)
+    }
+
     /// Called at the end of the body: the envelope must be complete.
     pub fn finish(&mut self) -> Result<(), SplitError> {
         // A number ends only at the next delimiter; at EOF the envelope is unclosed anyway.

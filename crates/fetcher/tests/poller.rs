@@ -6,9 +6,10 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use alert_model::{FetchItem, ResumePoint, Timestamp, VersionKey};
+use alert_model::{FetchItem, ResumePoint, Timestamp, Unreadable, VersionKey};
 use common::*;
 use fetcher::Client;
 use sim::defender::store::quantize;
@@ -338,8 +339,10 @@ async fn retry_after_is_honoured_and_learnt() {
 }
 
 #[tokio::test]
-async fn a_poison_alert_shrinks_the_page_is_reported_and_holds_the_watermark() {
-    let g = generated(300, 1800, 4000, 1);
+async fn a_poison_alert_is_isolated_by_index_forwarded_as_unreadable_and_does_not_hold_the_cursor()
+{
+    // 450 s of alerts: the poison stays inside the overlap (600 s) of the final watermark.
+    let g = generated(150, 1800, 3000, 1);
     let mock = start_mock(MockOptions {
         generated: Some(g.clone()),
         ..Default::default()
@@ -354,39 +357,106 @@ async fn a_poison_alert_shrinks_the_page_is_reported_and_holds_the_watermark() {
         .into_iter()
         .filter(|k| k.id != poison)
         .collect();
-    // Alerts after the poison still flow: the poller does not stall.
+    // Alerts after the poison still flow, and the cursor passes it.
     run.settle(&others, &mock).await;
-    {
-        let items = run.items.lock().unwrap();
-        for i in items.iter() {
-            if let FetchItem::Checkpoint(c) = i {
-                assert!(
-                    c.watermark <= poison_time,
-                    "watermark {} passed the unread alert at {poison_time}",
-                    c.watermark
-                );
-            }
-        }
-    }
-    assert!(
-        run.stats
-            .poison_alerts
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
-    assert!(
-        mock.request_log()
+    let newest = others.iter().map(|k| k.last_update_time).max().unwrap();
+    run.wait_for("the watermark past the poison", |r| {
+        r.items
+            .lock()
+            .unwrap()
             .iter()
-            .any(|r| r.query.contains("$top=1&") || r.query.ends_with("$top=1")),
-        "page shrank to one alert"
+            .any(|i| matches!(i, FetchItem::Checkpoint(c) if c.watermark == newest))
+    })
+    .await;
+    let unreadable: Vec<Unreadable> = run
+        .items
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Unreadable(u) => Some((**u).clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unreadable.len(), 1, "forwarded once, not once per cycle");
+    assert_eq!(unreadable[0].id.as_deref(), Some(poison.as_str()));
+    assert!(newest > poison_time);
+    assert_eq!(run.stats.alerts_unreadable.load(Relaxed), 1);
+    // Isolation went straight to the element by its index: `$top=1`, never a `$top=10` step.
+    let queries: Vec<String> = mock.request_log().iter().map(|r| r.query.clone()).collect();
+    assert!(
+        queries.iter().any(|q| q.contains("$top=1&")),
+        "{queries:#?}"
     );
-    assert!(log_text().contains("ALERT LOST FOR NOW"));
-    // Once the API serves it properly, the next cycle's re-read delivers it.
+    assert!(
+        !queries.iter().any(|q| q.contains("$top=10&")),
+        "{queries:#?}"
+    );
+    // Once the API serves it properly (inside the overlap), it is forwarded as a new version.
     mock.unpoison(&poison);
     let all = all_generated(&g);
     run.settle(&all, &mock).await;
     let (items, _) = run.stop().await;
     check_conservation(&mock, &items, &HashSet::new());
+    assert_no_secrets_logged(&mock);
+}
+
+#[tokio::test]
+async fn a_broken_element_is_forwarded_as_unreadable_once_and_the_page_goes_on() {
+    let g = generated(250, 1800, 4000, 1);
+    let mock = start_mock(MockOptions {
+        generated: Some(g.clone()),
+        ..Default::default()
+    })
+    .await;
+    let bad = generated_id(38);
+    let bad_time = g.start.saturating_add(g.step * 38);
+    mock.set_broken(&bad, true);
+    // Another one whose time cannot be recovered: recognised by its id on every re-read.
+    let timeless = generated_id(120);
+    mock.set_raw(
+        &timeless,
+        Some(format!(r#"{{"id":"{timeless}","broken":tru}}"#).into_bytes()),
+    );
+    let client = Client::new(api_config(&mock)).unwrap();
+    let run = spawn(&client, poller_config(), ResumePoint::default());
+    let others: HashSet<VersionKey> = all_generated(&g)
+        .into_iter()
+        .filter(|k| k.id != bad && k.id != timeless)
+        .collect();
+    run.settle(&others, &mock).await;
+    let requests_after_first_cycles = alerts_requests(&mock);
+    // More cycles: the known unreadable element costs no retry any more.
+    run.wait_for("three more cycles", |r| {
+        r.stats.checkpoints.load(Relaxed) >= 12
+    })
+    .await;
+    let (items, stats) = run.stop().await;
+    let u: Vec<&Unreadable> = items
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Unreadable(u) => Some(&**u),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        u.len(),
+        2,
+        "each forwarded once, whatever the number of cycles"
+    );
+    assert_eq!(u[0].id.as_deref(), Some(bad.as_str()));
+    assert_eq!(u[0].last_update_time, Some(bad_time));
+    assert!(u[0].error.starts_with("value[38]"), "{}", u[0].error);
+    assert!(u[0].raw.ends_with(r#""broken":tru}"#));
+    assert_eq!(
+        (u[1].id.as_deref(), u[1].last_update_time),
+        (Some(timeless.as_str()), None)
+    );
+    assert_eq!(stats.alerts_unreadable.load(Relaxed), 2);
+    assert!(
+        requests_after_first_cycles <= 8,
+        "{requests_after_first_cycles}"
+    );
     assert_no_secrets_logged(&mock);
 }
 
@@ -590,53 +660,76 @@ async fn alerts_leaving_a_tie_during_the_skip_walk_do_not_hide_the_others() {
 }
 
 #[tokio::test]
-async fn an_unreadable_alert_in_a_readable_page_holds_the_watermark_for_that_cycle() {
+async fn odd_content_is_repaired_marked_and_forwarded() {
     let mock = start_mock(MockOptions::default()).await;
-    let expected = keys(&mock.insert_late(20, Duration::from_secs(120)));
-    mock.push_faults([Fault::ExtraItems(vec![serde_json::json!({
-        "id": "da638000000000000000_1",
-        "lastUpdateTime": "not a time",
-        "title": "broken"
-    })])]);
+    let keys_ = mock.insert_late(6, Duration::from_secs(120));
+    let odd = |k: &VersionKey, body: &[u8]| {
+        let mut b = format!(
+            r#"{{"id":"{}","lastUpdateTime":"{}","#,
+            k.id, k.last_update_time
+        )
+        .into_bytes();
+        b.extend_from_slice(body);
+        b.push(b'}');
+        b
+    };
+    let bodies: [(&[u8], &str, Option<&str>); 5] = [
+        (
+            br#""title":"C:\\x\ud800.exe""#,
+            "surrogate",
+            Some("C:\\x\u{fffd}.exe"),
+        ),
+        (b"\"title\":\"caf\xe9\"", "utf8", Some("caf\u{fffd}")),
+        (br#""title":12345"#, "type:title", Some("12345")),
+        (
+            br#""evidence":{"entityType":"File","fileName":"a.exe"}"#,
+            "type:evidence",
+            None,
+        ),
+        (
+            br#""comments":"not a list","mitreTechniques":"T1003""#,
+            "type:comments,type:mitreTechniques",
+            None,
+        ),
+    ];
+    for (k, (body, _, _)) in keys_.iter().zip(&bodies) {
+        mock.set_raw(&k.id, Some(odd(k, body)));
+    }
     let client = Client::new(api_config(&mock)).unwrap();
     let run = spawn(&client, poller_config(), ResumePoint::default());
+    let expected = keys(&keys_);
     run.settle(&expected, &mock).await;
     let (items, stats) = run.stop().await;
-    assert!(
-        stats
-            .poison_alerts
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
-    // The broken alert's time is unknown: the first cycle's checkpoints stay below the alerts it
-    // read with it (the initial watermark); the next cycle, without it, moves on.
-    let oldest = expected.iter().map(|k| k.last_update_time).min().unwrap();
-    let newest = expected.iter().map(|k| k.last_update_time).max().unwrap();
-    let ws: Vec<Timestamp> = items
+    let alerts: Vec<&alert_model::Alert> = items
         .iter()
         .filter_map(|i| match i {
-            FetchItem::Checkpoint(c) => Some(c.watermark),
+            FetchItem::Alert(a) => Some(&**a),
             _ => None,
         })
         .collect();
-    assert!(ws[0] < oldest, "{} vs {oldest}", ws[0]);
-    assert_eq!(*ws.last().unwrap(), newest);
-    // It was never emitted; everything else was, once.
-    assert!(
-        items
+    assert_eq!(alerts.len(), 6, "every odd alert forwarded, once");
+    for (k, (_, marker, title)) in keys_.iter().zip(&bodies) {
+        let a = alerts
             .iter()
-            .all(|i| !matches!(i, FetchItem::Alert(a) if a.title.as_deref() == Some("broken")))
-    );
-    let emitted: Vec<_> = items
+            .find(|a| a.id.as_deref() == Some(&k.id))
+            .unwrap();
+        assert_eq!(alert_model::repair::marker(&a.repairs), *marker, "{}", k.id);
+        if let Some(t) = title {
+            assert_eq!(a.title.as_deref(), Some(*t));
+        }
+    }
+    let ev = alerts
         .iter()
-        .filter_map(|i| match i {
-            FetchItem::Alert(a) => a.version_key(),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(emitted.len(), expected.len());
-    assert_eq!(keys(&emitted), expected);
-    assert_no_secrets_logged(&mock);
+        .find(|a| a.id.as_deref() == Some(&keys_[3].id))
+        .unwrap();
+    assert_eq!(
+        ev.evidence()[0].file_name.as_deref(),
+        Some("a.exe"),
+        "a lone object is one entity"
+    );
+    assert_eq!(stats.alerts_repaired.load(Relaxed), 5);
+    assert_eq!(stats.alerts_unreadable.load(Relaxed), 0);
+    check_conservation(&mock, &items, &HashSet::new());
 }
 
 #[tokio::test]

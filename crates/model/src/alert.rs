@@ -8,7 +8,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cursor::VersionKey;
-use crate::de::{LenientI64, deserialize_keeping_unknown};
+use crate::de::{
+    LenientI64, LenientList, LenientObject, LenientString, LenientStrings, LenientTime,
+    deserialize_keeping_unknown,
+};
+use crate::repair::Repair;
 use crate::timestamp::Timestamp;
 
 /// One alert version as returned by `GET /api/alerts?$expand=evidence`.
@@ -79,9 +83,13 @@ pub struct Alert {
     pub comments: Option<Vec<Comment>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Vec<Evidence>>,
-    /// Fields this model does not name (e.g. `domains`), kept verbatim.
+    /// Fields this model does not name (e.g. `domains`), kept verbatim; also the original of a
+    /// known field that came with an unexpected type (see [`Alert::write_json`]).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// What lenient decoding repaired (empty for a clean alert); formats mark such alerts.
+    #[serde(skip)]
+    pub repairs: Vec<Repair>,
 }
 
 /// `relatedUser`.
@@ -185,81 +193,81 @@ pub struct Evidence {
 }
 
 deserialize_keeping_unknown!(Alert {
-    id: "id" => Option<String>,
+    id: "id" => LenientString,
     incident_id: "incidentId" => LenientI64,
     investigation_id: "investigationId" => LenientI64,
-    assigned_to: "assignedTo" => Option<String>,
-    severity: "severity" => Option<String>,
-    status: "status" => Option<String>,
-    classification: "classification" => Option<String>,
-    determination: "determination" => Option<String>,
-    investigation_state: "investigationState" => Option<String>,
-    detection_source: "detectionSource" => Option<String>,
-    detector_id: "detectorId" => Option<String>,
-    category: "category" => Option<String>,
-    threat_family_name: "threatFamilyName" => Option<String>,
-    threat_name: "threatName" => Option<String>,
-    title: "title" => Option<String>,
-    description: "description" => Option<String>,
-    alert_creation_time: "alertCreationTime" => Option<Timestamp>,
-    first_event_time: "firstEventTime" => Option<Timestamp>,
-    last_event_time: "lastEventTime" => Option<Timestamp>,
-    last_update_time: "lastUpdateTime" => Option<Timestamp>,
-    resolved_time: "resolvedTime" => Option<Timestamp>,
-    machine_id: "machineId" => Option<String>,
-    computer_dns_name: "computerDnsName" => Option<String>,
-    rbac_group_name: "rbacGroupName" => Option<String>,
-    aad_tenant_id: "aadTenantId" => Option<String>,
-    mitre_techniques: "mitreTechniques" => Option<Vec<String>>,
-    related_user: "relatedUser" => Option<RelatedUser>,
-    logged_on_users: "loggedOnUsers" => Option<Vec<LoggedOnUser>>,
-    comments: "comments" => Option<Vec<Comment>>,
-    evidence: "evidence" => Option<Vec<Evidence>>,
+    assigned_to: "assignedTo" => LenientString,
+    severity: "severity" => LenientString,
+    status: "status" => LenientString,
+    classification: "classification" => LenientString,
+    determination: "determination" => LenientString,
+    investigation_state: "investigationState" => LenientString,
+    detection_source: "detectionSource" => LenientString,
+    detector_id: "detectorId" => LenientString,
+    category: "category" => LenientString,
+    threat_family_name: "threatFamilyName" => LenientString,
+    threat_name: "threatName" => LenientString,
+    title: "title" => LenientString,
+    description: "description" => LenientString,
+    alert_creation_time: "alertCreationTime" => LenientTime,
+    first_event_time: "firstEventTime" => LenientTime,
+    last_event_time: "lastEventTime" => LenientTime,
+    last_update_time: "lastUpdateTime" => LenientTime,
+    resolved_time: "resolvedTime" => LenientTime,
+    machine_id: "machineId" => LenientString,
+    computer_dns_name: "computerDnsName" => LenientString,
+    rbac_group_name: "rbacGroupName" => LenientString,
+    aad_tenant_id: "aadTenantId" => LenientString,
+    mitre_techniques: "mitreTechniques" => LenientStrings,
+    related_user: "relatedUser" => LenientObject<RelatedUser>,
+    logged_on_users: "loggedOnUsers" => LenientList<LoggedOnUser>,
+    comments: "comments" => LenientList<Comment>,
+    evidence: "evidence" => LenientList<Evidence>,
 });
 
 deserialize_keeping_unknown!(RelatedUser {
-    user_name: "userName" => Option<String>,
-    domain_name: "domainName" => Option<String>,
+    user_name: "userName" => LenientString,
+    domain_name: "domainName" => LenientString,
 });
 
 deserialize_keeping_unknown!(LoggedOnUser {
-    account_name: "accountName" => Option<String>,
-    domain_name: "domainName" => Option<String>,
+    account_name: "accountName" => LenientString,
+    domain_name: "domainName" => LenientString,
 });
 
 deserialize_keeping_unknown!(Comment {
-    comment: "comment" => Option<String>,
-    created_by: "createdBy" => Option<String>,
-    created_time: "createdTime" => Option<Timestamp>,
+    comment: "comment" => LenientString,
+    created_by: "createdBy" => LenientString,
+    created_time: "createdTime" => LenientTime,
 });
 
 deserialize_keeping_unknown!(Evidence {
-    entity_type: "entityType" => Option<String>,
-    evidence_creation_time: "evidenceCreationTime" => Option<Timestamp>,
-    sha1: "sha1" => Option<String>,
-    sha256: "sha256" => Option<String>,
-    file_name: "fileName" => Option<String>,
-    file_path: "filePath" => Option<String>,
+    entity_type: "entityType" => LenientString,
+    evidence_creation_time: "evidenceCreationTime" => LenientTime,
+    sha1: "sha1" => LenientString,
+    sha256: "sha256" => LenientString,
+    file_name: "fileName" => LenientString,
+    file_path: "filePath" => LenientString,
     process_id: "processId" => LenientI64,
-    process_command_line: "processCommandLine" => Option<String>,
-    process_creation_time: "processCreationTime" => Option<Timestamp>,
+    process_command_line: "processCommandLine" => LenientString,
+    process_creation_time: "processCreationTime" => LenientTime,
     parent_process_id: "parentProcessId" => LenientI64,
-    parent_process_creation_time: "parentProcessCreationTime" => Option<Timestamp>,
-    parent_process_file_name: "parentProcessFileName" => Option<String>,
-    parent_process_file_path: "parentProcessFilePath" => Option<String>,
-    ip_address: "ipAddress" => Option<String>,
-    url: "url" => Option<String>,
-    registry_key: "registryKey" => Option<String>,
-    registry_hive: "registryHive" => Option<String>,
-    registry_value_type: "registryValueType" => Option<String>,
-    registry_value: "registryValue" => Option<String>,
-    registry_value_name: "registryValueName" => Option<String>,
-    account_name: "accountName" => Option<String>,
-    domain_name: "domainName" => Option<String>,
-    user_sid: "userSid" => Option<String>,
-    aad_user_id: "aadUserId" => Option<String>,
-    user_principal_name: "userPrincipalName" => Option<String>,
-    detection_status: "detectionStatus" => Option<String>,
+    parent_process_creation_time: "parentProcessCreationTime" => LenientTime,
+    parent_process_file_name: "parentProcessFileName" => LenientString,
+    parent_process_file_path: "parentProcessFilePath" => LenientString,
+    ip_address: "ipAddress" => LenientString,
+    url: "url" => LenientString,
+    registry_key: "registryKey" => LenientString,
+    registry_hive: "registryHive" => LenientString,
+    registry_value_type: "registryValueType" => LenientString,
+    registry_value: "registryValue" => LenientString,
+    registry_value_name: "registryValueName" => LenientString,
+    account_name: "accountName" => LenientString,
+    domain_name: "domainName" => LenientString,
+    user_sid: "userSid" => LenientString,
+    aad_user_id: "aadUserId" => LenientString,
+    user_principal_name: "userPrincipalName" => LenientString,
+    detection_status: "detectionStatus" => LenientString,
 });
 
 impl Alert {
@@ -269,6 +277,17 @@ impl Alert {
             id: self.id.clone()?,
             last_update_time: self.last_update_time?,
         })
+    }
+
+    /// Writes the alert as compact JSON, every field as it came. A repaired alert holds the
+    /// original of each oddly typed field in `extra` as well; going through a `Value` map lets
+    /// that original replace the typed copy (its keys then come out sorted).
+    pub fn write_json<W: std::io::Write>(&self, w: W) -> serde_json::Result<()> {
+        if self.repairs.is_empty() {
+            serde_json::to_writer(w, self)
+        } else {
+            serde_json::to_writer(w, &serde_json::to_value(self)?)
+        }
     }
 
     /// Evidence entries, or an empty slice when the API sent none or null.
@@ -304,7 +323,12 @@ mod tests {
     fn incident_id_accepts_a_numeric_string() {
         let a: Alert = serde_json::from_str(r#"{"incidentId":"42"}"#).unwrap();
         assert_eq!(a.incident_id, Some(42));
-        assert!(serde_json::from_str::<Alert>(r#"{"incidentId":"abc"}"#).is_err());
+        // Not a number: kept as it came, the typed field empty.
+        let odd: Alert = serde_json::from_str(r#"{"incidentId":"abc"}"#).unwrap();
+        assert_eq!(
+            (odd.incident_id, &odd.extra["incidentId"]),
+            (None, &Value::from("abc"))
+        );
     }
 
     #[test]
@@ -325,11 +349,28 @@ mod tests {
         let e: Evidence =
             serde_json::from_str(r#"{"processId":null,"parentProcessId":" 7 "}"#).unwrap();
         assert_eq!((e.process_id, e.parent_process_id), (None, Some(7)));
-        assert!(serde_json::from_str::<Evidence>(r#"{"processId":1.5}"#).is_err());
-        assert!(serde_json::from_str::<Evidence>(r#"{"processId":18446744073709551615}"#).is_err());
+        // Not an integer: kept as it came in `extra`, the typed field empty.
+        for odd in [
+            r#"{"processId":1.5}"#,
+            r#"{"processId":18446744073709551615}"#,
+        ] {
+            let e: Evidence = serde_json::from_str(odd).unwrap();
+            assert_eq!(e.process_id, None);
+            assert!(e.extra.contains_key("processId"), "{odd}");
+        }
         // Not an object: an error, as with the derive.
         assert!(serde_json::from_str::<Alert>(r#"["x"]"#).is_err());
-        assert!(serde_json::from_str::<Alert>(r#"{"title":5}"#).is_err());
+        // A text field of another type: text in the field, the original in the JSON body.
+        let a =
+            crate::repair::parse_alert(br#"{"title":5,"comments":[{"comment":"c"},7]}"#).unwrap();
+        assert_eq!(a.title.as_deref(), Some("5"));
+        let mut body = Vec::new();
+        a.write_json(&mut body).unwrap();
+        let back: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"title":5,"comments":[{"comment":"c"},7]})
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Checkpoint {
 pub enum FetchItem {
     /// A new alert version to forward.
     Alert(Box<Alert>),
+    /// An element that could not be read: forwarded as a marked event.
+    Unreadable(Box<Unreadable>),
     /// Everything before this item makes `watermark` safe to commit once delivered.
     Checkpoint(Checkpoint),
 }
@@ -47,4 +49,33 @@ pub struct ResumePoint {
     /// Versions delivered with `lastUpdateTime >= watermark - overlap`.
     #[serde(default)]
     pub delivered: Vec<VersionKey>,
+}
+
+/// Dedup keys of unreadable elements start with this, so an element forwarded as unreadable
+/// and later served readably is a new version (no real Defender id starts with `!`).
+pub const UNREADABLE_KEY_PREFIX: &str = "!unreadable:";
+
+/// An element of a page that is not a readable alert even leniently (invalid JSON that can
+/// still be delimited, a duplicate field, not an object). Forwarded as a minimal marked event
+/// so that it is never lost and never holds the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Recovered from the raw bytes when possible.
+    pub id: Option<String>,
+    pub last_update_time: Option<Timestamp>,
+    /// Why it could not be read (the parser's message, with the element's index).
+    pub error: String,
+    /// The element as text (lossy UTF-8), cut to [`Unreadable::MAX_RAW`] bytes.
+    pub raw: String,
+    /// The element's length in bytes before any cut.
+    pub raw_len: usize,
+    /// What the dedup set and the state file remember it by (prefixed with
+    /// [`UNREADABLE_KEY_PREFIX`]).
+    pub key: VersionKey,
+}
+
+impl Unreadable {
+    /// Raw bytes kept per element: more than any message cap, bounded for memory and the
+    /// dead-letter file.
+    pub const MAX_RAW: usize = 64 * 1024;
 }

@@ -66,7 +66,7 @@ fn parse_items(items: &[&RawValue]) -> Vec<Result<Alert, InputError>> {
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            serde_json::from_str::<Alert>(raw.get()).map_err(|e| InputError {
+            crate::repair::parse_alert(raw.get().as_bytes()).map_err(|e| InputError {
                 location: Location::Item(i),
                 message: describe(&e),
             })
@@ -87,11 +87,7 @@ fn parse_ndjson(input: &[u8]) -> Vec<Result<Alert, InputError>> {
 pub(crate) fn parse_line(line: &[u8], location: Location) -> Result<Alert, InputError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = std::str::from_utf8(line).map_err(|e| InputError {
-        location,
-        message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-    })?;
-    serde_json::from_str::<Alert>(text).map_err(|e| InputError {
+    crate::repair::parse_alert(line).map_err(|e| InputError {
         location,
         message: describe(&e),
     })
@@ -110,27 +106,30 @@ mod tests {
 
     #[test]
     fn ndjson_reports_the_bad_line_and_keeps_the_rest() {
-        let input = b"{\"id\":\"a\"}\n\n{\"id\":\n{\"id\":\"c\",\"lastUpdateTime\":\"nope\"}\n{\"id\":\"d\"}\r\n";
+        let input =
+            b"{\"id\":\"a\"}\n\n{\"id\":\n{\"id\":\"c\",\"id\":\"nope\"}\n{\"id\":\"d\"}\r\n";
         let out = parse_alerts(input);
         assert_eq!(out.len(), 4);
         assert_eq!(out[0].as_ref().unwrap().id.as_deref(), Some("a"));
         assert_eq!(out[1].as_ref().unwrap_err().location, Location::Line(3));
         let e = out[2].as_ref().unwrap_err();
         assert_eq!(e.location, Location::Line(4));
-        assert!(e.message.contains("nope"), "{e}");
+        assert!(e.message.contains("duplicate field `id`"), "{e}");
         assert_eq!(out[3].as_ref().unwrap().id.as_deref(), Some("d"));
     }
 
     #[test]
-    fn invalid_utf8_line_is_an_error_not_a_crash() {
+    fn invalid_utf8_is_decoded_lossily_and_marked() {
         let out = parse_alerts(b"{\"id\":\"\xff\"}\n{\"id\":\"ok\"}\n");
-        assert!(out[0].as_ref().unwrap_err().message.contains("UTF-8"));
+        let a = out[0].as_ref().unwrap();
+        assert_eq!(a.id.as_deref(), Some("\u{fffd}"));
+        assert_eq!(a.repairs, vec![crate::Repair::InvalidUtf8]);
         assert!(out[1].is_ok());
     }
 
     #[test]
     fn api_page_and_bare_array() {
-        let page = br#"{"@odata.context":"x","value":[{"id":"a"},{"id":5},{"id":"c"}]}"#;
+        let page = br#"{"@odata.context":"x","value":[{"id":"a"},[5],{"id":"c"}]}"#;
         let out = parse_alerts(page);
         assert_eq!(out.len(), 3);
         assert_eq!(out[1].as_ref().unwrap_err().location, Location::Item(1));

@@ -12,6 +12,8 @@
 //!   memory (what `send` uses for files of any size).
 //! - [`cursor`]: [`VersionKey`] (one alert version), [`Checkpoint`] (a cursor the fetcher
 //!   proposes) and [`ResumePoint`] (what the binary persisted once delivery was confirmed).
+//! - [`repair`]: lenient decoding ([`parse_alert`]): odd content is repaired and marked, not
+//!   rejected.
 //! - [`samples`]: the repository's own synthetic alerts, for `demo`, docs, tests and benches.
 #![forbid(unsafe_code)]
 
@@ -20,11 +22,15 @@ pub mod cursor;
 mod de;
 pub mod input;
 pub mod reader;
+pub mod repair;
 pub mod samples;
 pub mod timestamp;
 
 pub use alert::{Alert, Comment, Evidence, LoggedOnUser, RelatedUser};
-pub use cursor::{Checkpoint, FetchItem, ResumePoint, VersionKey};
+pub use cursor::{
+    Checkpoint, FetchItem, ResumePoint, UNREADABLE_KEY_PREFIX, Unreadable, VersionKey,
+};
 pub use input::{InputError, parse_alerts};
 pub use reader::AlertReader;
+pub use repair::{Repair, parse_alert, unreadable};
 pub use timestamp::{Timestamp, TimestampError};

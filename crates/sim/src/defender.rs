@@ -200,6 +200,10 @@ struct State {
     forbidden: bool,
     wrong_secret: bool,
     poison: HashSet<String>,
+    /// Alerts served cut in the middle of a literal (`…,"broken":tru}`).
+    broken: HashSet<String>,
+    /// Alerts served as these exact bytes.
+    raw: HashMap<String, Vec<u8>>,
     next_seed: u64,
 }
 
@@ -280,6 +284,8 @@ impl MockDefender {
                 forbidden: false,
                 wrong_secret: false,
                 poison: HashSet::new(),
+                broken: HashSet::new(),
+                raw: HashMap::new(),
                 next_seed: 1,
             }),
             opts,
@@ -422,13 +428,33 @@ impl MockDefender {
         self.state().hooks.entry(n).or_default().push(Box::new(f));
     }
 
-    /// Any page containing this alert is served truncated (a "poison" alert).
+    /// Any page containing this alert is served cut off in the middle of it (a "poison" alert:
+    /// the page breaks inside the element, which cannot be delimited).
     pub fn poison(&self, id: &str) {
         self.state().poison.insert(id.to_owned());
     }
 
     pub fn unpoison(&self, id: &str) {
         self.state().poison.remove(id);
+    }
+
+    /// While set, this alert's element is served as invalid JSON that can still be delimited
+    /// (`…,"broken":tru}`): the rest of the page stays readable.
+    pub fn set_broken(&self, id: &str, on: bool) {
+        if on {
+            self.state().broken.insert(id.to_owned());
+        } else {
+            self.state().broken.remove(id);
+        }
+    }
+
+    /// Serves this alert's element as exactly these bytes (`None`: as the store renders it),
+    /// e.g. with a lone surrogate escape or bytes that are not UTF-8.
+    pub fn set_raw(&self, id: &str, raw: Option<Vec<u8>>) {
+        match raw {
+            Some(r) => self.state().raw.insert(id.to_owned(), r),
+            None => self.state().raw.remove(id),
+        };
     }
 
     /// Simulates a live tenant: every `period`, one or two new alerts and one update of an

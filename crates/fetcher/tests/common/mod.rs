@@ -145,10 +145,16 @@ impl Running {
                 !self.task.is_finished(),
                 "poller ended while waiting for {what}"
             );
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                // What the poller was doing, for the failure report.
+                let text = log_text();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains("fetcher::poller") && !l.contains("TRACE"))
+                    .collect();
+                let tail = tail[tail.len().saturating_sub(30)..].join("\n");
+                panic!("timed out waiting for {what}; last poller lines:\n{tail}");
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -156,6 +162,23 @@ impl Running {
     /// Waits until every key is emitted, then for `cycles` more complete poll cycles (seen
     /// as checkpoints), so that nothing further would come.
     pub async fn settle(&self, expected: &HashSet<VersionKey>, mock: &MockDefender) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while !self.emitted_keys().is_superset(expected) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let emitted = self.emitted_keys();
+        let missing: Vec<_> = expected.difference(&emitted).take(5).collect();
+        if !missing.is_empty() {
+            let items = self.items.lock().unwrap();
+            let unreadable: Vec<_> = items
+                .iter()
+                .filter_map(|i| match i {
+                    FetchItem::Unreadable(u) => Some((u.key.clone(), u.error.clone())),
+                    _ => None,
+                })
+                .collect();
+            eprintln!("missing {missing:?}; unreadable events {unreadable:?}");
+        }
         self.wait_for("expected versions", |r| {
             r.emitted_keys().is_superset(expected)
         })
@@ -245,6 +268,20 @@ fn conservation(
             }
         }
     }
+    // A version forwarded as an "unreadable alert" event reached the SIEM: the cursor may pass it.
+    let mut unreadable_at: HashMap<VersionKey, usize> = HashMap::new();
+    for (pos, it) in items.iter().enumerate() {
+        if let FetchItem::Unreadable(u) = it
+            && let (Some(id), Some(t)) = (&u.id, u.last_update_time)
+        {
+            unreadable_at
+                .entry(VersionKey {
+                    id: id.clone(),
+                    last_update_time: t,
+                })
+                .or_insert(pos);
+        }
+    }
     let served_keys: HashSet<VersionKey> = served.iter().filter_map(|s| s.key()).collect();
     let unkeyed_served = served.iter().filter(|s| s.key().is_none()).count();
     assert_eq!(
@@ -286,7 +323,8 @@ fn conservation(
         {
             let Some(key) = s.key() else { continue };
             if key.last_update_time < c.watermark && !already_delivered.contains(&key) {
-                let at = emitted_at[&key];
+                let at =
+                    emitted_at[&key].min(unreadable_at.get(&key).copied().unwrap_or(usize::MAX));
                 assert!(
                     at < pos,
                     "checkpoint {} at {pos} passed {key:?}, emitted only at {at}",

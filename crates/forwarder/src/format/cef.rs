@@ -16,6 +16,11 @@ use super::fields;
 use super::leef::{DEFAULT_EVENT_ID, PRODUCT, PRODUCT_VERSION, VENDOR};
 use super::text::{cut, push_cef_ext, push_cef_header, put};
 
+/// Header Name of an alert whose title is absent or blank.
+pub const UNTITLED: &str = "Defender alert";
+/// Extension key of the repair marker (`utf8`, `surrogate`, `type:<field>`, `,`-joined).
+pub const REPAIRED_KEY: &str = "DefenderSyslogRepaired";
+
 pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
     let capped = std::cell::Cell::new(false);
     out.extend_from_slice(b"CEF:0|");
@@ -37,21 +42,35 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         1023,
         out,
     );
-    header(alert.title.as_deref().unwrap_or("Defender alert"), 512, out);
+    // Strict parsers reject an empty Name: a blank title gets the documented placeholder.
+    let title = alert
+        .title
+        .as_deref()
+        .filter(|t| t.chars().any(|c| !c.is_whitespace() && !c.is_control()));
+    header(title.unwrap_or(UNTITLED), 512, out);
     put(out, fields::cef_severity(alert).as_bytes());
     out.push(b'|');
 
     let mut first = true;
-    let mut ext = |key: &str, value: &str, cap: usize, out: &mut Vec<u8>| {
+    // An empty value is left out with its key (liblognorm drops every field of an event
+    // ending in `key=`); returns whether the pair was written.
+    let mut ext = |key: &str, value: &str, cap: usize, out: &mut Vec<u8>| -> bool {
+        let mark = out.len();
         if !first {
             out.push(b' ');
         }
-        first = false;
         put(out, key.as_bytes());
         out.push(b'=');
+        let at = out.len();
         let (v, was) = cut(value, cap);
-        capped.set(capped.get() | was);
         push_cef_ext(out, &v);
+        if out.len() == at {
+            out.truncate(mark);
+            return false;
+        }
+        capped.set(capped.get() | was);
+        first = false;
+        true
     };
     let ms = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.unix_millis().to_string()));
     let file = fields::file_evidence(alert);
@@ -149,7 +168,7 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         ),
         (
             "flexString1",
-            fields::portal_link(alert).map(Cow::Owned),
+            fields::portal_link(alert, truncated).map(Cow::Owned),
             1023,
         ),
         ("flexString1Label", label(id.is_some(), "AlertLink"), 128),
@@ -161,12 +180,16 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         ),
         ("deviceCustomDate1", ms(&alert.alert_creation_time), 32),
     ];
+    // A label only follows a value that was written.
+    let mut written = false;
     for (k, v, cap) in pairs {
-        if let Some(v) = v {
-            ext(k, &v, cap, out);
-        }
+        let is_label = k.ends_with("Label");
+        written = match v {
+            Some(v) if !is_label || written => ext(k, &v, cap, out),
+            _ => false,
+        } || (is_label && written);
     }
-    if alert.alert_creation_time.is_some() {
+    if written {
         ext("deviceCustomDate1Label", "AlertCreationTime", 1023, out);
     }
     let custom: [(&str, &Option<String>); 7] = [
@@ -185,6 +208,9 @@ pub fn write(alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
         if let Some(v) = v {
             ext(k, v, 1023, out);
         }
+    }
+    if let Some(r) = fields::repaired(alert) {
+        ext(REPAIRED_KEY, &r, 1023, out);
     }
     if let Some(d) = &alert.description {
         ext("msg", d, 1023, out);

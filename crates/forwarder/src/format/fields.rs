@@ -57,14 +57,29 @@ pub fn evidence_url(alert: &Alert) -> Option<&str> {
     alert.evidence().iter().find_map(|e| e.url.as_deref())
 }
 
-/// The Defender portal page of the alert.
-pub fn portal_link(alert: &Alert) -> Option<String> {
+/// Everything but RFC 3986 unreserved characters is percent-encoded in a path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The Defender portal page of the alert: the real id, percent-encoded, so an odd id can never
+/// point at another alert (dropping characters could). In a cut message an id that needs
+/// encoding gets no link: it may be the cut id (a link to another alert), and its encoded form
+/// (up to 3× as long) must not push the message over the cap. Real ids need no encoding.
+pub fn portal_link(alert: &Alert, truncated: bool) -> Option<String> {
     let id = alert.id.as_deref()?;
-    let safe: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-        .collect();
+    let safe = percent_encoding::utf8_percent_encode(id, PATH_SEGMENT).to_string();
+    if truncated && safe != id {
+        return None;
+    }
     Some(format!("https://security.microsoft.com/alerts/{safe}"))
+}
+
+/// The repair marker of an alert lenient decoding repaired (`None` for a clean alert).
+pub fn repaired(alert: &Alert) -> Option<String> {
+    (!alert.repairs.is_empty()).then(|| alert_model::repair::marker(&alert.repairs))
 }
 
 /// MITRE technique ids joined with `,`.

@@ -146,8 +146,11 @@ pub fn write(
         }
     }
     attr("evidenceCount", &alert.evidence().len().to_string());
-    if let Some(link) = fields::portal_link(alert) {
+    if let Some(link) = fields::portal_link(alert, truncated) {
         attr("portalUrl", &link);
+    }
+    if let Some(r) = fields::repaired(alert) {
+        attr("repaired", &r);
     }
     if let Some(d) = &alert.description {
         attr("description", d);

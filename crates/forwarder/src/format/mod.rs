@@ -8,6 +8,7 @@
 //! - `limit`: what is cut, in which order, when a message would exceed `max_message_bytes`.
 //! - `text`: escaping and replacement of hostile characters.
 //! - `names`: the config / CLI spellings of the choices ([`FormatKind`], [`LeefVersion`], [`MsgBody`]).
+//! - [`unreadable`]: the event sent for a page element that cannot be read at all.
 //!
 //! Every message is one line: no raw CR, LF or NUL ever leaves a formatter, and no value can
 //! forge a second field or a second event. docs/formats.md maps every field.
@@ -19,8 +20,9 @@ mod limit;
 mod names;
 pub mod rfc5424;
 mod text;
+pub mod unreadable;
 
-use alert_model::Alert;
+use alert_model::{Alert, Unreadable};
 
 pub use names::{DEFAULT_LEEF_DELIMITER, FormatKind, UnknownName};
 
@@ -188,6 +190,12 @@ impl Formatter {
             end -= 1;
         }
         out.truncate(end);
+    }
+
+    /// Appends one "unreadable alert" event (see [`unreadable`]): same header, cap and
+    /// escaping rules as an alert.
+    pub fn format_unreadable(&mut self, u: &Unreadable, out: &mut Vec<u8>) {
+        unreadable::write(&self.opts, u, out);
     }
 
     fn render(&mut self, alert: &Alert, truncated: bool, body: bool, out: &mut Vec<u8>) {

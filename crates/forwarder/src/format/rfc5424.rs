@@ -23,11 +23,28 @@ pub const MSGID: &str = "ALERT";
 
 /// Writes `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID` (no trailing space).
 pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
-    let pri = u16::from(opts.facility) * 8 + u16::from(fields::syslog_severity(alert));
+    write_header_with(
+        opts,
+        fields::syslog_severity(alert),
+        alert.last_update_time.or(alert.alert_creation_time),
+        MSGID,
+        out,
+    );
+}
+
+/// [`write_header`] from its parts (also for "unreadable alert" events).
+pub fn write_header_with(
+    opts: &FormatOptions,
+    severity: u8,
+    time: Option<alert_model::Timestamp>,
+    msgid: &str,
+    out: &mut Vec<u8>,
+) {
+    let pri = u16::from(opts.facility) * 8 + u16::from(severity);
     out.push(b'<');
     push_u64(out, u64::from(pri));
     out.extend_from_slice(b">1 ");
-    match alert.last_update_time.or(alert.alert_creation_time) {
+    match time {
         Some(t) => match t.rfc5424_bytes() {
             Some(b) => out.extend_from_slice(&b),
             None => out.extend_from_slice(t.to_rfc5424().as_bytes()),
@@ -39,7 +56,7 @@ pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(APP_NAME.as_bytes());
     out.extend_from_slice(b" - ");
-    out.extend_from_slice(MSGID.as_bytes());
+    out.extend_from_slice(msgid.as_bytes());
 }
 
 /// A whole RFC 5424 message; without `body`, no MSG (the last resort of truncation).
@@ -64,7 +81,7 @@ pub fn write(
             // with non-string keys), but if it did, what was written is taken back.
             let _ = scratch;
             let mark = out.len();
-            if serde_json::to_writer(&mut *out, alert).is_err() {
+            if alert.write_json(&mut *out).is_err() {
                 out.truncate(mark);
                 out.extend_from_slice(b"{}");
             }
@@ -86,7 +103,7 @@ fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<
     let s = fields::text;
     let t = |o: &Option<alert_model::Timestamp>| o.map(|t| Cow::Owned(t.to_string()));
     let n = |o: &Option<i64>| o.map(|n| Cow::Owned(n.to_string()));
-    let entries: [(&str, Option<Cow<'_, str>>); 16] = [
+    let entries: [(&str, Option<Cow<'_, str>>); 17] = [
         ("id", s(&alert.id)),
         ("lastUpdateTime", t(&alert.last_update_time)),
         ("severity", s(&alert.severity)),
@@ -102,6 +119,7 @@ fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<
         ("threatName", s(&alert.threat_name)),
         ("mitreTechniques", fields::mitre(alert).map(Cow::Owned)),
         ("alertCreationTime", t(&alert.alert_creation_time)),
+        ("repaired", fields::repaired(alert).map(Cow::Owned)),
         ("truncated", truncated.then_some(Cow::Borrowed("true"))),
     ];
     for (name, value) in entries {

@@ -122,6 +122,12 @@ pub fn parse(format: Format, line: &str) -> Parsed {
     }
 }
 
+/// What a CEF parser reads back for a value: `None` when it is empty after cleaning (the
+/// formatter leaves such pairs out).
+fn cef_value(s: &str) -> Option<String> {
+    Some(cef_ext_clean(s)).filter(|v| !v.is_empty())
+}
+
 /// Checks a message against its source alert, field by field (docs/formats.md mapping).
 pub fn check_fields(format: Format, a: &Alert, line: &str) {
     let parsed = parse(format, line);
@@ -219,11 +225,16 @@ pub fn check_fields(format: Format, a: &Alert, line: &str) {
             assert_eq!(e.vendor, "Microsoft");
             let cut = e.get("cn3Label").is_some();
             if !cut || id_survives_cuts(a) {
-                assert_eq!(e.get("cs2"), a.id.as_deref().map(cef_ext_clean).as_deref());
-                let ext_id = a.id.as_deref().filter(|i| i.len() <= 40).map(cef_ext_clean);
+                assert_eq!(e.get("cs2"), a.id.as_deref().and_then(cef_value).as_deref());
+                let ext_id =
+                    a.id.as_deref()
+                        .filter(|i| i.len() <= 40)
+                        .and_then(cef_value);
                 assert_eq!(e.get("externalId"), ext_id.as_deref());
             }
-            assert_eq!(e.get("cs2Label"), a.id.as_ref().map(|_| "AlertId"));
+            // No empty values in CEF: an empty id has neither cs2 nor its label.
+            let id_written = e.get("cs2").is_some();
+            assert_eq!(e.get("cs2Label"), id_written.then_some("AlertId"));
             assert_eq!(e.get("cs3"), lut.as_deref());
             assert_eq!(
                 e.get("rt"),
@@ -234,22 +245,26 @@ pub fn check_fields(format: Format, a: &Alert, line: &str) {
             if !cut {
                 assert_eq!(
                     e.get("cat"),
-                    a.category.as_deref().map(cef_ext_clean).as_deref()
+                    a.category.as_deref().and_then(cef_value).as_deref()
                 );
                 assert_eq!(
                     e.name,
                     a.title
                         .as_deref()
+                        .filter(|t| t.chars().any(|c| !c.is_whitespace() && !c.is_control()))
                         .map(no_controls)
                         .unwrap_or_else(|| "Defender alert".into())
                 );
                 assert_eq!(
                     e.get("msg"),
-                    a.description.as_deref().map(cef_ext_clean).as_deref()
+                    a.description.as_deref().and_then(cef_value).as_deref()
                 );
                 assert_eq!(
                     e.get("shost"),
-                    a.computer_dns_name.as_deref().map(cef_ext_clean).as_deref()
+                    a.computer_dns_name
+                        .as_deref()
+                        .and_then(cef_value)
+                        .as_deref()
                 );
             }
             let sev = match a.severity.as_deref() {

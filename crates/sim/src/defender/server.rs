@@ -506,6 +506,11 @@ fn alerts(
         }
     }
     let mut body = Vec::with_capacity((items.len() + fast.len()) * 2048 + 128);
+    // Where each element ends in `body`, in serving order (a cut page still served those before
+    // the cut: the client could read them).
+    let mut ends: Vec<usize> = Vec::new();
+    // A poison alert breaks the page in its own middle: it cannot be delimited.
+    let mut poison_cut: Option<usize> = None;
     body.extend_from_slice(b"{\"@odata.context\":\"https://api.securitycenter.microsoft.com/api/$metadata#Alerts\",\"value\":[");
     for (i, mut item) in items.into_iter().enumerate() {
         if !o.expand_evidence
@@ -516,8 +521,28 @@ fn alerts(
         if i > 0 {
             body.push(b',');
         }
-        let _ = serde_json::to_writer(&mut body, &item);
         let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+        let start = body.len();
+        match id.as_deref().and_then(|i| st.raw.get(i)) {
+            // A test's exact bytes for this alert (lone surrogates, invalid UTF-8, …).
+            Some(raw) => body.extend_from_slice(raw),
+            None => {
+                let mark = body.len();
+                let _ = serde_json::to_writer(&mut body, &item);
+                if id.as_deref().is_some_and(|i| st.broken.contains(i)) {
+                    // Cut in the middle of a literal: invalid JSON that can still be delimited.
+                    body.truncate(body.len() - 1);
+                    if body.len() > mark + 1 {
+                        body.extend_from_slice(b",");
+                    }
+                    body.extend_from_slice(b"\"broken\":tru}");
+                }
+            }
+        }
+        ends.push(body.len());
+        if poison_cut.is_none() && id.as_deref().is_some_and(|i| st.poison.contains(i)) {
+            poison_cut = Some((start + body.len()) / 2);
+        }
         let lut = item
             .get("lastUpdateTime")
             .and_then(Value::as_str)
@@ -537,7 +562,22 @@ fn alerts(
         if body.last() != Some(&b'[') {
             body.push(b',');
         }
-        st.store.write_generated(i, &mut body);
+        let id = super::store::generated_id(i);
+        let start = body.len();
+        if let Some(raw) = st.raw.get(&id) {
+            body.extend_from_slice(raw);
+        } else if st.broken.contains(&id) {
+            let mark = body.len();
+            st.store.write_generated(i, &mut body);
+            body.truncate(body.len().max(mark + 1) - 1);
+            body.extend_from_slice(b",\"broken\":tru}");
+        } else {
+            st.store.write_generated(i, &mut body);
+        }
+        ends.push(body.len());
+        if poison_cut.is_none() && st.poison.contains(&id) {
+            poison_cut = Some((start + body.len()) / 2);
+        }
         record.items += 1;
         if shared.opts.record_served {
             let id = super::store::generated_id(i);
@@ -567,7 +607,7 @@ fn alerts(
         let _ = serde_json::to_writer(&mut body, &link);
     }
     body.push(b'}');
-    let served = std::mem::take(&mut st.served_pending);
+    let mut served = std::mem::take(&mut st.served_pending);
     // Versions put by the test between requests become visible after this one.
     st.store.clock = record.seq;
     let broken = poisoned || corrupt.is_some();
@@ -577,7 +617,17 @@ fn alerts(
             Some(Fault::Malformed) => {
                 body = b"{\"@odata.context\":\"https://api.securitycenter.microsoft.com/api/$metadata#Alerts\",\"value\":[{\"id\":\"da1\",,}]}".to_vec();
             }
-            _ => body.truncate(body.len() * 2 / 3),
+            _ => {
+                let cut = poison_cut.unwrap_or(body.len() * 2 / 3);
+                body.truncate(cut);
+                let whole = ends.iter().filter(|&&e| e <= cut).count();
+                served.truncate(whole);
+                let seq = record.seq;
+                st.served.extend(served.into_iter().map(|mut s| {
+                    s.request = seq;
+                    s
+                }));
+            }
         }
     } else {
         record.ok_page = true;
