@@ -28,19 +28,8 @@ pub fn write(
     truncated: bool,
     out: &mut Vec<u8>,
 ) {
-    let delim = match version {
-        LeefVersion::V1 => '\t',
-        LeefVersion::V2 => delimiter,
-    };
+    let delim = header_start(version, delimiter, out);
     let bad = ['|', delim];
-    out.extend_from_slice(match version {
-        LeefVersion::V1 => b"LEEF:1.0|",
-        LeefVersion::V2 => b"LEEF:2.0|",
-    });
-    for h in [VENDOR, PRODUCT, PRODUCT_VERSION] {
-        out.extend_from_slice(h.as_bytes());
-        out.push(b'|');
-    }
     let event_id = alert
         .detector_id
         .as_deref()
@@ -48,15 +37,7 @@ pub fn write(
         .unwrap_or(DEFAULT_EVENT_ID);
     push_replaced(out, &cut(event_id, 255).0, &bad);
     out.push(b'|');
-    if version == LeefVersion::V2 {
-        if delim.is_ascii_graphic() {
-            out.push(delim as u8);
-        } else {
-            // Tab and non-ASCII delimiters are declared in the hex form the guide allows.
-            out.extend_from_slice(format!("x{:02X}", u32::from(delim)).as_bytes());
-        }
-        out.push(b'|');
-    }
+    delimiter_field(version, delim, out);
 
     let mut first = true;
     let mut attr = |key: &str, value: &str| {
@@ -157,5 +138,35 @@ pub fn write(
     }
     if truncated {
         attr("truncated", "true");
+    }
+}
+
+/// The header up to the EventID (`LEEF:V|Vendor|Product|Version|`); returns the attribute
+/// delimiter in force (always tab for LEEF 1.0).
+pub(super) fn header_start(version: LeefVersion, delimiter: char, out: &mut Vec<u8>) -> char {
+    out.extend_from_slice(match version {
+        LeefVersion::V1 => b"LEEF:1.0|",
+        LeefVersion::V2 => b"LEEF:2.0|",
+    });
+    for h in [VENDOR, PRODUCT, PRODUCT_VERSION] {
+        out.extend_from_slice(h.as_bytes());
+        out.push(b'|');
+    }
+    match version {
+        LeefVersion::V1 => '\t',
+        LeefVersion::V2 => delimiter,
+    }
+}
+
+/// LEEF 2.0's header field that declares the attribute delimiter (after the EventID).
+pub(super) fn delimiter_field(version: LeefVersion, delim: char, out: &mut Vec<u8>) {
+    if version == LeefVersion::V2 {
+        if delim.is_ascii_graphic() {
+            out.push(delim as u8);
+        } else {
+            // Tab and non-ASCII delimiters are declared in the hex form the guide allows.
+            out.extend_from_slice(format!("x{:02X}", u32::from(delim)).as_bytes());
+        }
+        out.push(b'|');
     }
 }

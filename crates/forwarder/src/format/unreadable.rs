@@ -14,10 +14,10 @@
 
 use alert_model::Unreadable;
 
-use super::leef::{PRODUCT, PRODUCT_VERSION, VENDOR};
+use super::leef::{self, PRODUCT, PRODUCT_VERSION, VENDOR};
 use super::rfc5424::write_header_with;
 use super::text::{cut, push_cef_ext, push_cef_header, push_replaced, push_sd_value, put};
-use super::{Format, FormatOptions, LeefVersion};
+use super::{Format, FormatOptions};
 
 /// RFC 5424 MSGID of unreadable-alert events.
 pub const MSGID: &str = "UNREADABLE";
@@ -95,27 +95,11 @@ fn render(opts: &FormatOptions, u: &Unreadable, raw: &str, out: &mut Vec<u8>) {
         }
         Format::Leef { version, delimiter } => {
             out.extend_from_slice(b" - ");
-            let delim = match version {
-                LeefVersion::V1 => '\t',
-                LeefVersion::V2 => delimiter,
-            };
+            let delim = leef::header_start(version, delimiter, out);
             let bad = ['|', delim];
-            out.extend_from_slice(match version {
-                LeefVersion::V1 => b"LEEF:1.0|",
-                LeefVersion::V2 => b"LEEF:2.0|",
-            });
-            for h in [VENDOR, PRODUCT, PRODUCT_VERSION, EVENT_ID] {
-                out.extend_from_slice(h.as_bytes());
-                out.push(b'|');
-            }
-            if version == LeefVersion::V2 {
-                if delim.is_ascii_graphic() {
-                    out.push(delim as u8);
-                } else {
-                    out.extend_from_slice(format!("x{:02X}", u32::from(delim)).as_bytes());
-                }
-                out.push(b'|');
-            }
+            out.extend_from_slice(EVENT_ID.as_bytes());
+            out.push(b'|');
+            leef::delimiter_field(version, delim, out);
             let ms = time.map(|t| t.unix_millis().to_string());
             let attrs = [
                 ("devTime", ms.as_deref()),
