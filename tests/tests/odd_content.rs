@@ -12,10 +12,23 @@ use std::time::{Duration, Instant};
 use alert_model::VersionKey;
 use e2e::daemon::Daemon;
 use e2e::oracle::{Fmt, SD_ID, decode_unreadable, wait_conserved};
+use e2e::scrape::{self, Scrape};
 use e2e::setup::{Dest, World};
 use sim::parse::{cef, leef, rfc5424};
 
 const WAIT: Duration = Duration::from_secs(120);
+
+/// A per-destination series from the daemon's `/metrics` (retried while the endpoint starts).
+async fn metric(port: u16, series: &str, dest: &str) -> f64 {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = Scrape::take(port).await.and_then(|s| s.dest(series, dest)) {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "no {series} for {dest} on /metrics");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
 
 /// The odd bodies: (JSON members after id and lastUpdateTime, expected repair marker).
 fn odd_bodies() -> Vec<(Vec<u8>, &'static str)> {
@@ -110,7 +123,13 @@ async fn odd_content_reaches_every_format_as_one_marked_message() {
             dests.push(Dest::new(&format!("rsyslog-{}", f.config_name()), f, r.address()).mtls());
         }
     }
-    let config = w.write_config(&dests);
+    let port = scrape::free_port();
+    let config = w.config_path();
+    std::fs::write(
+        &config,
+        w.config_text(&dests, "") + &scrape::metrics_section(port, "5m"),
+    )
+    .unwrap();
     let mut d = Daemon::start(&config, &w.log_path());
     type Source<'a> = (String, Vec<Fmt>, Box<dyn Fn() -> Vec<Vec<u8>> + 'a>);
     let mut sources: Vec<Source<'_>> = collectors
@@ -163,6 +182,18 @@ async fn odd_content_reaches_every_format_as_one_marked_message() {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+    // Every destination's poller counted each repaired alert once, and none as unreadable.
+    for dest in &dests {
+        let repaired = metric(port, "defender_syslog_alerts_repaired_total", &dest.name).await;
+        assert_eq!(
+            repaired,
+            bodies.len() as f64,
+            "{}: alerts_repaired_total",
+            dest.name
+        );
+        let unreadable = metric(port, "defender_syslog_alerts_unreadable_total", &dest.name).await;
+        assert_eq!(unreadable, 0.0, "{}: alerts_unreadable_total", dest.name);
     }
     d.signal("TERM");
     let status = d.wait(Duration::from_secs(40)).await.expect("exits");
@@ -232,7 +263,8 @@ async fn a_persistent_unreadable_element_never_pins_the_cursor() {
         // Two destinations share the tenant's budget: 2 s polls leave it half free.
         .replace("poll_interval = \"500ms\"", "poll_interval = \"2s\"")
         .replace("page_size = 40", "page_size = 1000");
-    std::fs::write(&config, text).unwrap();
+    let port = scrape::free_port();
+    std::fs::write(&config, text + &scrape::metrics_section(port, "5m")).unwrap();
     let mut d = Daemon::start(&config, &w.log_path());
 
     // 10 alerts/s for several minutes; every second, how long each batch took to arrive.
@@ -292,6 +324,10 @@ async fn a_persistent_unreadable_element_never_pins_the_cursor() {
         "logged once per destination, with its id"
     );
     assert!(log.contains("unreadable=1"), "stats line counts it");
+    for dest in &dests {
+        let n = metric(port, "defender_syslog_alerts_unreadable_total", &dest.name).await;
+        assert_eq!(n, 1.0, "{}: alerts_unreadable_total", dest.name);
+    }
     if let Some(r) = &rsyslog {
         wait_conserved(&w.mock, "rsyslog", Fmt::Leef, || r.messages(), WAIT).await;
     }
