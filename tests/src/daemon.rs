@@ -108,6 +108,20 @@ impl Daemon {
         None
     }
 
+    /// SIGTERM, then asserts a clean exit (0) within 40 s.
+    pub async fn stop(mut self) {
+        self.signal("TERM");
+        let status = self
+            .wait(Duration::from_secs(40))
+            .await
+            .expect("exits after SIGTERM");
+        assert!(
+            status.success(),
+            "SIGTERM → exit 0, got {status}\n{}",
+            self.log()
+        );
+    }
+
     /// Everything it logged so far (all its runs into this log file).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -12,19 +12,6 @@ use sim::defender::{Endpoint, Fault};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-async fn stop(mut d: Daemon) {
-    d.signal("TERM");
-    let status = d
-        .wait(Duration::from_secs(40))
-        .await
-        .expect("exits after SIGTERM");
-    assert!(
-        status.success(),
-        "SIGTERM → exit 0, got {status}\n{}",
-        d.log()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiry_and_a_429_storm_lose_nothing() {
     let w = World::new().await;
@@ -72,7 +59,7 @@ async fn token_expiry_and_a_429_storm_lose_nothing() {
         .filter(|r| r.status == 429)
         .count();
     assert_eq!(throttled, 12, "every queued 429 was answered");
-    stop(d).await;
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +87,7 @@ async fn collector_killed_and_restarted_loses_nothing() {
             t.duplicates
         );
     }
-    stop(d).await;
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,5 +112,5 @@ async fn one_dead_destination_does_not_hold_back_another() {
     dead.restart().await.unwrap();
     wait_conserved(&w.mock, "dead", Fmt::Cef, || dead.messages(), WAIT).await;
     wait_conserved(&w.mock, "alive", Fmt::Rfc5424, || alive.messages(), WAIT).await;
-    stop(d).await;
+    d.stop().await;
 }

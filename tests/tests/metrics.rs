@@ -15,19 +15,6 @@ use sim::defender::{Endpoint, Fault};
 const WAIT: Duration = Duration::from_secs(90);
 const DELIVERED: &str = "defender_syslog_alerts_delivered_total";
 
-async fn stop(mut d: Daemon) {
-    d.signal("TERM");
-    let status = d
-        .wait(Duration::from_secs(40))
-        .await
-        .expect("exits after SIGTERM");
-    assert!(
-        status.success(),
-        "SIGTERM → exit 0, got {status}\n{}",
-        d.log()
-    );
-}
-
 fn config_with_metrics(w: &World, dests: &[Dest], port: u16) -> std::path::PathBuf {
     let text = w.config_text(dests, "") + &scrape::metrics_section(port, "12s");
     let p = w.config_path();
@@ -191,7 +178,7 @@ async fn scraped_counters_match_the_collector_and_the_api() {
         c.count()
     );
     wait_healthz(port, 200, "ok", WAIT).await;
-    stop(d).await;
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +297,7 @@ async fn a_real_prometheus_ingests_every_documented_series() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     drop(prom);
-    stop(d).await;
+    d.stop().await;
 }
 
 #[test]
@@ -352,7 +339,7 @@ async fn scrape_keeps_the_documented_format() {
     }
     let (status, body) = scrape::get(port, "/nope").await.unwrap();
     assert_eq!(status, 404, "{body}");
-    stop(d).await;
+    d.stop().await;
 }
 
 fn status(config: &std::path::Path) -> (i32, String) {
@@ -406,7 +393,7 @@ async fn status_prints_a_table_per_destination() {
     }
     wait_healthz(port, 200, "ok", WAIT).await;
     assert!(!d.log().contains("cannot listen"), "{}", d.log());
-    stop(d).await;
+    d.stop().await;
 
     // Daemon stopped: the endpoint is configured but silent → the state files, exit 1.
     let (code, out) = status(&config);

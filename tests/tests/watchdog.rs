@@ -79,19 +79,6 @@ fn start(w: &World, c: &sim::collector::Collector, port: u16, env: &[(&str, &str
     Daemon::start_with_env(&w.config_path(), &w.log_path(), env)
 }
 
-async fn stop(mut d: Daemon) {
-    d.signal("TERM");
-    let status = d
-        .wait(Duration::from_secs(40))
-        .await
-        .expect("exits after SIGTERM");
-    assert!(
-        status.success(),
-        "SIGTERM → exit 0, got {status}\n{}",
-        d.log()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wedged_pipeline_stops_the_watchdog_pings() {
     let w = World::new().await;
@@ -134,7 +121,7 @@ async fn a_wedged_pipeline_stops_the_watchdog_pings() {
         "{}",
         d.log()
     );
-    stop(d).await;
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,5 +157,5 @@ async fn a_healthy_daemon_keeps_pinging_even_when_its_collector_is_down() {
     assert!(pings >= 5, "{pings} pings in 5 s with the collector down");
     c.restart().await.unwrap();
     wait_conserved(&w.mock, "siem", Fmt::Cef, || c.messages(), WAIT).await;
-    stop(d).await;
+    d.stop().await;
 }
