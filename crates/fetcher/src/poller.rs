@@ -43,7 +43,8 @@ pub struct PollerConfig {
     pub initial_lookback: Duration,
     /// Attempts of a malformed page at one page size before shrinking it.
     pub malformed_attempts: u32,
-    /// First retry delay after a 5xx / timeout; doubles up to `backoff_max`, ±50 % jitter.
+    /// First retry delay after a 5xx / timeout; doubles up to `backoff_max`, drawn between half
+    /// and all of it (`exp_backoff`, the same backoff the transports use).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub expand_evidence: bool,
@@ -733,13 +734,13 @@ impl Poller {
     }
 
     async fn backoff(&self, failures: u32, shutdown: &CancellationToken) -> Result<(), Stop> {
-        let exp = self
-            .cfg
-            .backoff_base
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-            .min(self.cfg.backoff_max);
-        let jitter: f64 = rand::random_range(0.5..1.5);
-        let wait = exp.mul_f64(jitter);
+        let attempt = failures.saturating_sub(1);
+        let wait = exp_backoff::delay(
+            self.cfg.backoff_base,
+            self.cfg.backoff_max,
+            attempt,
+            rand::random::<f64>(),
+        );
         self.stats.idle_for(wait);
         tokio::select! {
             _ = shutdown.cancelled() => Err(Stop::Shutdown),

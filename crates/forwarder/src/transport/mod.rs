@@ -3,7 +3,7 @@
 //!
 //! - [`config`]: [`TransportConfig`], [`TlsOptions`], [`Framing`], [`TransportKind`].
 //! - [`framing`]: octet counting (default) or LF framing.
-//! - [`backoff`]: jittered exponential backoff (pure, property-tested).
+//! - [`backoff`]: when the reconnect backoff (the `exp-backoff` crate) starts again.
 //! - `tls`: rustls client config (system roots + `ca_file`, pins, client chain).
 //! - `ledger`: the bounded buffer of undelivered frames shared by [`Transport`] and its task.
 //! - `conn`: the connection task (connect, handshake, batch writes, ack tracking, failover).
@@ -15,7 +15,7 @@
 //! message's end. Anything not delivered when a connection dies is written again on the next
 //! one (at-least-once). UDP has no acknowledgement: delivered = handed to the kernel.
 
-pub mod backoff;
+mod backoff;
 pub mod config;
 mod conn;
 mod error;
