@@ -1,22 +1,20 @@
-//! The connection task: connect (with failover and backoff), write frames in batches, turn the
-//! kernel's acknowledgements into delivered positions, detect dead peers, fail back.
+//! The connection task: connect (with failover and backoff), then a session per connection that
+//! writes frames in batches and reports writes and `SIOCOUTQ` readings to the
+//! [`AckTracker`], which decides what is delivered; detect dead peers, fail back.
 
-use std::collections::VecDeque;
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::ack::{AckTracker, Settle};
 use super::backoff::{self, Backoff};
 use super::ledger::Shared;
 use super::tls::ClientTls;
-use super::{TransportConfig, TransportError, TransportKind, config, outq, tls};
+use super::wire::{Wire, connect_tcp, handshake, is_tls_alert};
+use super::{TransportConfig, TransportError, TransportKind, outq, tls, udp};
 
 /// Frames per write: many per TLS record and per syscall, bounded so acks are polled often.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -28,292 +26,183 @@ const ACK_POLL_MAX: Duration = Duration::from_millis(50);
 /// time, if longer), instead of waiting out the whole `tls_settle`.
 const SETTLE_QUIET_MIN: Duration = Duration::from_millis(250);
 
-/// A TCP stream that counts the bytes written to the socket (TLS ciphertext included), so a
-/// message can be mapped to a socket byte offset and compared with what the peer acknowledged.
-#[derive(Debug)]
-pub(crate) struct CountingStream {
-    pub tcp: TcpStream,
-    pub written: u64,
-}
-
-impl AsyncRead for CountingStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CountingStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.tcp).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r {
-            self.written += n as u64;
-        }
-        r
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-}
-
-/// A connected stream (plain or TLS) whose underlying socket can be inspected.
-pub(crate) trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
-    fn socket(&self) -> &CountingStream;
-}
-impl Wire for CountingStream {
-    fn socket(&self) -> &CountingStream {
-        self
-    }
-}
-impl Wire for tokio_rustls::client::TlsStream<CountingStream> {
-    fn socket(&self) -> &CountingStream {
-        self.get_ref().0
-    }
-}
-
-/// Resolves and connects to one address (trying each resolved IP), with keepalive.
-pub(crate) async fn connect_tcp(
-    cfg: &TransportConfig,
-    address: &str,
-) -> Result<CountingStream, TransportError> {
-    let (host, port) = config::split_host_port(address, cfg.kind.default_port())?;
-    let addrs: Vec<_> = tokio::time::timeout(
-        cfg.connect_timeout,
-        tokio::net::lookup_host((host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| TransportError::ConnectTimeout {
-        address: address.to_string(),
-        secs: cfg.connect_timeout.as_secs_f64(),
-    })?
-    .map_err(|source| TransportError::Resolve {
-        address: address.to_string(),
-        source,
-    })?
-    .collect();
-    let mut last = None;
-    for sa in addrs {
-        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(sa)).await {
-            Ok(Ok(tcp)) => {
-                let _ = tcp.set_nodelay(true);
-                if let Some(idle) = cfg.keepalive {
-                    let ka = socket2::TcpKeepalive::new()
-                        .with_time(idle)
-                        .with_interval(idle.div_f64(3.0).max(Duration::from_secs(1)))
-                        .with_retries(3);
-                    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka);
-                }
-                return Ok(CountingStream { tcp, written: 0 });
-            }
-            Ok(Err(source)) => {
-                last = Some(TransportError::Connect {
-                    address: address.to_string(),
-                    source,
-                })
-            }
-            Err(_) => {
-                last = Some(TransportError::ConnectTimeout {
-                    address: address.to_string(),
-                    secs: cfg.connect_timeout.as_secs_f64(),
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| TransportError::Resolve {
-        address: address.to_string(),
-        source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-    }))
-}
-
-/// TLS handshake over a connected stream; a failure names the server name and trust anchors.
-pub(crate) async fn handshake(
-    cfg: &TransportConfig,
-    client: &ClientTls,
-    address: &str,
-    stream: CountingStream,
-) -> Result<tokio_rustls::client::TlsStream<CountingStream>, TransportError> {
-    let (host, _) = config::split_host_port(address, cfg.kind.default_port())?;
-    let name = tls::server_name(&cfg.tls, &host)?;
-    let shown = cfg.tls.server_name.clone().unwrap_or(host);
-    let fail = |detail: String| TransportError::Handshake {
-        address: address.to_string(),
-        server_name: shown.clone(),
-        trust: client.trust.clone(),
-        detail,
-    };
-    let connector = tokio_rustls::TlsConnector::from(client.config.clone());
-    match tokio::time::timeout(cfg.connect_timeout, connector.connect(name, stream)).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(fail(tls::explain(&e))),
-        Err(_) => Err(fail(format!(
-            "no handshake within {:.1}s",
-            cfg.connect_timeout.as_secs_f64()
-        ))),
-    }
-}
-
 enum SessionEnd {
     Stopped,
     Failback,
     Failed { error: String, handshake: bool },
 }
 
+/// What the task does after a connection ended.
+enum Next {
+    Stop,
+    Failback,
+    Retry { healthy: bool },
+}
+
+/// One destination's connection task: its configuration and the state shared with
+/// [`super::Transport`].
+struct Task {
+    shared: Arc<Shared>,
+    cfg: TransportConfig,
+    client: Option<ClientTls>,
+}
+
 /// The task body: runs until the transport is stopped.
 pub(crate) async fn run(shared: Arc<Shared>, cfg: TransportConfig, client: Option<ClientTls>) {
     if cfg.kind == TransportKind::Udp {
-        return run_udp(shared, cfg).await;
+        return udp::run(shared, cfg).await;
     }
-    let n = cfg.addresses.len();
-    let mut idx = 0usize;
-    let mut backoff = Backoff::default();
-    let mut connections = 0u64;
-    // Every sequence number below this has been written at least once (for `resent`).
-    let mut high_water = 0u64;
-    loop {
-        if shared.stop.is_cancelled() {
-            return;
-        }
-        let address = cfg.addresses[idx].clone();
-        let dialled = Instant::now();
-        let attempt = async {
-            let tcp = connect_tcp(&cfg, &address).await?;
-            Ok::<_, TransportError>(match &client {
-                Some(c) => Box::new(handshake(&cfg, c, &address, tcp).await?) as Box<dyn Wire>,
-                None => Box::new(tcp) as Box<dyn Wire>,
-            })
-        };
-        let connected = tokio::select! {
-            r = attempt => r,
-            _ = shared.stop.cancelled() => return,
-        };
-        let mut healthy = false;
-        match connected {
-            Ok(wire) => {
-                connections += 1;
-                shared.counters.connects.fetch_add(1, Relaxed);
-                if connections > 1 {
-                    shared.counters.reconnects.fetch_add(1, Relaxed);
-                }
-                set_connected(&shared, Some(&address));
-                tracing::info!(transport = %shared.name, address = %address, index = idx,
-                    resend_from = shared.base(), "connected");
-                let before = shared.base();
-                let began = Instant::now();
-                let quiet = (began - dialled)
-                    .saturating_mul(2)
-                    .max(SETTLE_QUIET_MIN)
-                    .min(cfg.tls_settle);
-                let mut end = session(&shared, &cfg, wire, idx, quiet, &mut high_water).await;
-                let lasted = began.elapsed();
-                // A TLS alert from the collector is a refusal we know of; a bare close this
-                // soon may be one (rsyslog's PermittedPeer check closes without an alert) or a
-                // collector that stopped: say which is known.
-                let alerted = matches!(
-                    end,
-                    SessionEnd::Failed {
-                        handshake: true,
-                        ..
-                    }
-                );
-                if let SessionEnd::Failed { error, handshake } = &mut end
-                    && client.is_some()
-                    && lasted < cfg.tls_settle
-                    && !*handshake
-                {
-                    *handshake = true;
-                    let why = if cfg.tls.client_cert_file.is_some() {
-                        "it may have refused our client certificate, or it stopped"
-                    } else {
-                        "it may require a client certificate (mutual TLS), or it stopped"
-                    };
-                    *error = format!(
-                        "{error} {:.1}s after the TLS handshake, before accepting data: {why}",
-                        lasted.as_secs_f64()
-                    );
-                }
-                healthy =
-                    backoff::session_was_healthy(shared.base() > before, lasted, cfg.tls_settle);
-                set_connected(&shared, None);
-                match end {
-                    SessionEnd::Stopped => return,
-                    SessionEnd::Failback => {
-                        tracing::info!(transport = %shared.name, from = %address,
-                            to = %cfg.addresses[0], "failing back to the first address");
+    Task {
+        shared,
+        cfg,
+        client,
+    }
+    .run()
+    .await
+}
+
+impl Task {
+    async fn run(&self) {
+        let (shared, cfg) = (&*self.shared, &self.cfg);
+        let n = cfg.addresses.len();
+        let mut idx = 0usize;
+        let mut backoff = Backoff::default();
+        let mut acks = AckTracker::default();
+        loop {
+            if shared.is_stopped() {
+                return;
+            }
+            let address = cfg.addresses[idx].clone();
+            let dialled = Instant::now();
+            let connected = tokio::select! {
+                r = self.dial(&address) => r,
+                _ = shared.stopped() => return,
+            };
+            let healthy = match connected {
+                Ok(wire) => match self.serve(wire, idx, &address, dialled, &mut acks).await {
+                    Next::Stop => return,
+                    Next::Failback => {
                         idx = 0;
                         backoff.reset();
                         continue;
                     }
-                    SessionEnd::Failed { error, handshake } => {
-                        if handshake {
-                            shared.counters.handshake_failures.fetch_add(1, Relaxed);
-                        }
-                        if alerted {
-                            tracing::error!(transport = %shared.name, address = %address,
-                                error = %error, "collector refused us after the TLS handshake");
-                        } else if handshake {
-                            tracing::warn!(transport = %shared.name, address = %address,
-                                error = %error, "collector closed the connection right after the TLS handshake");
-                        } else {
-                            tracing::warn!(transport = %shared.name, address = %address,
-                                error = %error, undelivered = shared.end() - shared.base(),
-                                "disconnected; undelivered messages will be resent");
-                        }
-                    }
+                    Next::Retry { healthy } => healthy,
+                },
+                Err(e) => {
+                    self.connect_failed(&address, &e);
+                    false
+                }
+            };
+            if healthy {
+                backoff.reset();
+            }
+            let next = (idx + 1) % n;
+            // Try the next address at once; back off only after a whole round failed.
+            if next == 0 || n == 1 {
+                let wait = backoff.next(cfg.backoff_min, cfg.backoff_max);
+                tracing::debug!(transport = %shared.name(), wait_ms = wait.as_millis() as u64, "backing off");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shared.stopped() => return,
                 }
             }
-            Err(e) => {
-                if e.is_handshake() {
-                    shared.counters.handshake_failures.fetch_add(1, Relaxed);
-                    tracing::error!(transport = %shared.name, address = %address, error = %e,
-                        "TLS handshake failed; not sending (never falls back to plaintext)");
-                } else {
-                    tracing::warn!(transport = %shared.name, address = %address, error = %e,
-                        "connect failed");
-                }
+            if n > 1 {
+                shared.count_failover();
+                tracing::warn!(transport = %shared.name(), from = %address, to = %cfg.addresses[next],
+                    "failing over");
+            }
+            idx = next;
+        }
+    }
+
+    /// TCP connect, then the TLS handshake if configured.
+    async fn dial(&self, address: &str) -> Result<Box<dyn Wire>, TransportError> {
+        let tcp = connect_tcp(&self.cfg, address).await?;
+        Ok(match &self.client {
+            Some(c) => Box::new(handshake(&self.cfg, c, address, tcp).await?),
+            None => Box::new(tcp),
+        })
+    }
+
+    fn connect_failed(&self, address: &str, e: &TransportError) {
+        let name = self.shared.name();
+        if e.is_handshake() {
+            self.shared.count_handshake_failure();
+            tracing::error!(transport = %name, address = %address, error = %e,
+                "TLS handshake failed; not sending (never falls back to plaintext)");
+        } else {
+            tracing::warn!(transport = %name, address = %address, error = %e, "connect failed");
+        }
+    }
+
+    /// One connection's life, from connected to closed.
+    async fn serve(
+        &self,
+        wire: Box<dyn Wire>,
+        idx: usize,
+        address: &str,
+        dialled: Instant,
+        acks: &mut AckTracker,
+    ) -> Next {
+        let (shared, cfg) = (&*self.shared, &self.cfg);
+        shared.count_connect();
+        shared.set_connected(Some(address));
+        tracing::info!(transport = %shared.name(), address = %address, index = idx,
+            resend_from = acks.delivered(), "connected");
+        let before = acks.delivered();
+        let began = Instant::now();
+        let quiet = (began - dialled)
+            .saturating_mul(2)
+            .max(SETTLE_QUIET_MIN)
+            .min(cfg.tls_settle);
+        let end = session(shared, cfg, wire, idx, quiet, acks).await;
+        let lasted = began.elapsed();
+        let healthy =
+            backoff::session_was_healthy(acks.delivered() > before, lasted, cfg.tls_settle);
+        shared.set_connected(None);
+        match end {
+            SessionEnd::Stopped => Next::Stop,
+            SessionEnd::Failback => {
+                tracing::info!(transport = %shared.name(), from = %address,
+                    to = %cfg.addresses[0], "failing back to the first address");
+                Next::Failback
+            }
+            SessionEnd::Failed { error, handshake } => {
+                self.session_failed(address, error, handshake, lasted);
+                Next::Retry { healthy }
             }
         }
-        if healthy {
-            backoff.reset();
-        }
-        let next = (idx + 1) % n;
-        // Try the next address at once; back off only after a whole round failed.
-        if next == 0 || n == 1 {
-            let wait = backoff.next(cfg.backoff_min, cfg.backoff_max);
-            tracing::debug!(transport = %shared.name, wait_ms = wait.as_millis() as u64, "backing off");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shared.stop.cancelled() => return,
-            }
-        }
-        if n > 1 {
-            shared.counters.failovers.fetch_add(1, Relaxed);
-            tracing::warn!(transport = %shared.name, from = %address, to = %cfg.addresses[next],
-                "failing over");
-        }
-        idx = next;
     }
-}
 
-fn set_connected(shared: &Shared, address: Option<&str>) {
-    if let Ok(mut g) = shared.connected_to.lock() {
-        *g = address.map(str::to_string);
+    /// Logs why a connection ended. A TLS alert from the collector is a refusal we know of; a
+    /// bare close this soon after the handshake may be one (rsyslog's PermittedPeer check
+    /// closes without an alert) or a collector that stopped: say which is known.
+    fn session_failed(&self, address: &str, error: String, alerted: bool, lasted: Duration) {
+        let (shared, cfg) = (&*self.shared, &self.cfg);
+        let name = shared.name();
+        if alerted {
+            shared.count_handshake_failure();
+            tracing::error!(transport = %name, address = %address,
+                error = %error, "collector refused us after the TLS handshake");
+        } else if self.client.is_some() && lasted < cfg.tls_settle {
+            shared.count_handshake_failure();
+            let why = if cfg.tls.client_cert_file.is_some() {
+                "it may have refused our client certificate, or it stopped"
+            } else {
+                "it may require a client certificate (mutual TLS), or it stopped"
+            };
+            let error = format!(
+                "{error} {:.1}s after the TLS handshake, before accepting data: {why}",
+                lasted.as_secs_f64()
+            );
+            tracing::warn!(transport = %name, address = %address,
+                error = %error, "collector closed the connection right after the TLS handshake");
+        } else {
+            tracing::warn!(transport = %name, address = %address,
+                error = %error, undelivered = shared.end() - shared.base(),
+                "disconnected; undelivered messages will be resent");
+        }
     }
-}
-
-fn is_tls_alert(e: &io::Error) -> bool {
-    e.get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>())
-        .is_some_and(|r| matches!(r, rustls::Error::AlertReceived(_)))
 }
 
 /// One connection's life. Starts by writing every undelivered message (resend), then new ones.
@@ -322,145 +211,168 @@ fn is_tls_alert(e: &io::Error) -> bool {
 async fn session(
     shared: &Shared,
     cfg: &TransportConfig,
-    mut w: Box<dyn Wire>,
+    w: Box<dyn Wire>,
     idx: usize,
     quiet: Duration,
-    high_water: &mut u64,
+    acks: &mut AckTracker,
 ) -> SessionEnd {
-    let tls = cfg.kind == TransportKind::Tls;
     let started = Instant::now();
-    // Socket bytes of the handshake: an acknowledgement beyond them is one of our records.
-    let data_start = w.socket().written;
-    let mut settle_until = if tls {
-        Some(started + cfg.tls_settle)
-    } else {
-        None
-    };
+    let settle = (cfg.kind == TransportKind::Tls).then_some(Settle {
+        max: cfg.tls_settle,
+        quiet,
+    });
+    acks.connect(w.socket().written, settle);
     let failback_at = if idx > 0 {
         cfg.failback_after.map(|d| started + d)
     } else {
         None
     };
-    let mut next = shared.base();
-    // (sequence after the batch, socket byte offset of the batch's end)
-    let mut pending: VecDeque<(u64, u64)> = VecDeque::new();
-    let mut acked_offset = 0u64;
-    let mut last_progress = Instant::now();
-    let mut poll = ACK_POLL_MIN;
-    let mut draining = false;
-    let mut buf = Vec::with_capacity(BATCH_BYTES + 1024);
-    let mut rbuf = vec![0u8; 4096];
-    let failed = |error: String| SessionEnd::Failed {
-        error,
-        handshake: false,
+    let mut s = Session {
+        shared,
+        cfg,
+        w,
+        acks,
+        started,
+        failback_at,
+        poll: ACK_POLL_MIN,
+        buf: Vec::with_capacity(BATCH_BYTES + 1024),
+        rbuf: vec![0u8; 4096],
     };
-    loop {
-        if shared.stop.is_cancelled() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), w.shutdown()).await;
-            return SessionEnd::Stopped;
-        }
-        // Write one batch if there is anything new.
-        if !draining {
-            buf.clear();
-            let end = shared.copy_batch(next, BATCH_BYTES, &mut buf);
-            if end > next {
-                let start = next.max(shared.base());
-                if start < *high_water {
-                    let resent = (*high_water).min(end) - start;
-                    shared.counters.resent.fetch_add(resent, Relaxed);
-                }
-                if let Err(end) = write_batch(&mut w, &buf, cfg.write_timeout).await {
-                    return end;
-                }
-                shared.counters.bytes.fetch_add(buf.len() as u64, Relaxed);
-                pending.push_back((end, w.socket().written));
-                next = end;
-                *high_water = (*high_water).max(end);
+    s.run().await
+}
+
+/// A live connection: the stream, the tracker it reports to, and the ack polling interval.
+struct Session<'a> {
+    shared: &'a Shared,
+    cfg: &'a TransportConfig,
+    w: Box<dyn Wire>,
+    acks: &'a mut AckTracker,
+    started: Instant,
+    failback_at: Option<Instant>,
+    poll: Duration,
+    buf: Vec<u8>,
+    rbuf: Vec<u8>,
+}
+
+impl Session<'_> {
+    async fn run(&mut self) -> SessionEnd {
+        let mut draining = false;
+        loop {
+            if self.shared.is_stopped() {
+                self.close().await;
+                return SessionEnd::Stopped;
             }
-        }
-        // Turn acknowledged socket bytes into delivered messages.
-        let now = Instant::now();
-        if pending.is_empty() {
-            last_progress = now;
-        } else {
-            let outq = match outq::unacked_bytes(&w.socket().tcp) {
-                Ok(n) => n,
-                Err(e) => return failed(format!("SIOCOUTQ: {e}")),
-            };
-            let acked = w.socket().written.saturating_sub(outq);
-            if acked > acked_offset {
-                acked_offset = acked;
-                last_progress = now;
-                poll = ACK_POLL_MIN;
-                if acked > data_start
-                    && let Some(t) = settle_until
-                {
-                    settle_until = Some(t.min(now + quiet));
-                }
+            if !draining && let Err(end) = self.write_next().await {
+                return end;
             }
-            let settled = settle_until.is_none_or(|t| now >= t);
-            if settled {
-                let mut upto = None;
-                while let Some(&(seq, off)) = pending.front() {
-                    if off > acked_offset {
-                        break;
-                    }
-                    upto = Some(seq);
-                    pending.pop_front();
-                }
-                if let Some(seq) = upto {
-                    shared.deliver(seq);
-                }
-            }
-            if acked_offset < w.socket().written
-                && now.duration_since(last_progress) > cfg.no_progress_timeout
+            let now = Instant::now();
+            if self.acks.awaiting()
+                && let Err(end) = self.track_acks(now)
             {
-                return failed(format!(
-                    "collector acknowledged nothing for {:.0}s ({} bytes outstanding): dead peer",
-                    cfg.no_progress_timeout.as_secs_f64(),
-                    w.socket().written - acked_offset
-                ));
+                return end;
+            }
+            if draining && !self.acks.awaiting() {
+                self.close().await;
+                return SessionEnd::Failback;
+            }
+            if !draining && self.failback_at.is_some_and(|t| now >= t) {
+                // Stop writing here, let what was written be acknowledged, then reconnect to
+                // the first address; anything unacknowledged is resent there.
+                draining = true;
+                continue;
+            }
+            if !draining && self.shared.end() > self.acks.next() {
+                continue;
+            }
+            if let Err(end) = self.wait(now).await {
+                return end;
             }
         }
-        if draining && pending.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), w.shutdown()).await;
-            return SessionEnd::Failback;
+    }
+
+    /// Writes one batch if there is anything new.
+    async fn write_next(&mut self) -> Result<(), SessionEnd> {
+        self.buf.clear();
+        let end = self
+            .shared
+            .copy_batch(self.acks.next(), BATCH_BYTES, &mut self.buf);
+        if end <= self.acks.next() {
+            return Ok(());
         }
-        if !draining && failback_at.is_some_and(|t| now >= t) {
-            // Stop writing here, let what was written be acknowledged, then reconnect to the
-            // first address; anything unacknowledged is resent there.
-            draining = true;
-            continue;
+        let resent = self.acks.resent_in(end);
+        if resent > 0 {
+            self.shared.count_resent(resent);
         }
-        if !draining && shared.end() > next {
-            continue;
+        write_batch(&mut self.w, &self.buf, self.cfg.write_timeout).await?;
+        self.shared.count_bytes(self.buf.len() as u64);
+        let at = self.started.elapsed();
+        self.acks.wrote(end, self.w.socket().written, at);
+        Ok(())
+    }
+
+    /// Turns acknowledged socket bytes into delivered messages; fails on a dead peer.
+    fn track_acks(&mut self, now: Instant) -> Result<(), SessionEnd> {
+        let outq = outq::unacked_bytes(&self.w.socket().tcp)
+            .map_err(|e| failed(format!("SIOCOUTQ: {e}")))?;
+        let at = now - self.started;
+        let seen = self.acks.observe(self.w.socket().written, outq, at);
+        if seen.progressed {
+            self.poll = ACK_POLL_MIN;
         }
-        let wait = if !pending.is_empty() {
-            let p = poll;
-            poll = (poll * 2).min(ACK_POLL_MAX);
+        if let Some(upto) = seen.delivered {
+            self.shared.deliver(upto);
+        }
+        let timeout = self.cfg.no_progress_timeout;
+        match self.acks.stalled(at, timeout) {
+            Some(outstanding) => Err(failed(format!(
+                "collector acknowledged nothing for {:.0}s ({outstanding} bytes outstanding): dead peer",
+                timeout.as_secs_f64()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Sleeps until there is work, an ack may have arrived, the settle or failback is due, or
+    /// the collector closed the connection.
+    async fn wait(&mut self, now: Instant) -> Result<(), SessionEnd> {
+        let wait = if self.acks.awaiting() {
+            let p = self.poll;
+            self.poll = (self.poll * 2).min(ACK_POLL_MAX);
             p
-        } else if let Some(t) = failback_at {
+        } else if let Some(t) = self.failback_at {
             t.saturating_duration_since(now).max(ACK_POLL_MIN)
         } else {
             Duration::from_secs(3600)
         };
-        let wait = match settle_until {
-            Some(t) if t > now && !pending.is_empty() => wait.min(t - now),
-            _ => wait,
+        let wait = match self.acks.settle_left(now - self.started) {
+            Some(left) => wait.min(left),
+            None => wait,
         };
         tokio::select! {
-            _ = shared.work.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shared.stop.cancelled() => {}
-            r = w.read(&mut rbuf) => match r {
-                Ok(0) => return failed("collector closed the connection".into()),
-                Ok(_) => {} // collectors do not talk back in syslog; ignore
-                Err(e) => return SessionEnd::Failed {
+            _ = self.shared.work_queued() => Ok(()),
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = self.shared.stopped() => Ok(()),
+            r = self.w.read(&mut self.rbuf) => match r {
+                Ok(0) => Err(failed("collector closed the connection".into())),
+                Ok(_) => Ok(()), // collectors do not talk back in syslog; ignore
+                Err(e) => Err(SessionEnd::Failed {
                     error: tls::explain(&e),
                     handshake: is_tls_alert(&e),
-                },
+                }),
             },
         }
+    }
+
+    /// Closes with `close_notify` (TLS), without hanging on a stuck socket.
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.w.shutdown()).await;
+    }
+}
+
+fn failed(error: String) -> SessionEnd {
+    SessionEnd::Failed {
+        error,
+        handshake: false,
     }
 }
 
@@ -471,9 +383,11 @@ async fn write_batch(
     buf: &[u8],
     timeout: Duration,
 ) -> Result<(), SessionEnd> {
-    let stalled = || SessionEnd::Failed {
-        error: format!("write made no progress for {:.0}s", timeout.as_secs_f64()),
-        handshake: false,
+    let stalled = || {
+        failed(format!(
+            "write made no progress for {:.0}s",
+            timeout.as_secs_f64()
+        ))
     };
     let io_failed = |e: io::Error| SessionEnd::Failed {
         error: format!("write failed: {}", tls::explain(&e)),
@@ -493,77 +407,4 @@ async fn write_batch(
         Ok(Err(e)) => Err(io_failed(e)),
         Err(_) => Err(stalled()),
     }
-}
-
-/// UDP: one datagram per message; delivered once handed to the kernel (loss is documented).
-async fn run_udp(shared: Arc<Shared>, cfg: TransportConfig) {
-    let address = cfg.addresses[0].clone();
-    let mut backoff = Backoff::default();
-    let sock = loop {
-        match udp_socket(&cfg, &address).await {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(transport = %shared.name, address = %address, error = %e, "UDP setup failed");
-                let wait = backoff.next(cfg.backoff_min, cfg.backoff_max);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shared.stop.cancelled() => return,
-                }
-            }
-        }
-    };
-    shared.counters.connects.fetch_add(1, Relaxed);
-    set_connected(&shared, Some(&address));
-    let mut seq = shared.base();
-    loop {
-        let Some(frame) = shared.peek_frame(seq) else {
-            tokio::select! {
-                _ = shared.work.notified() => continue,
-                _ = shared.stop.cancelled() => return,
-            }
-        };
-        // An ICMP error from an earlier datagram can surface here; one retry, then the
-        // datagram counts as sent (UDP gives no delivery guarantee).
-        let mut r = sock.send(&frame).await;
-        if r.is_err() {
-            r = sock.send(&frame).await;
-        }
-        if let Err(e) = r {
-            tracing::warn!(transport = %shared.name, address = %address, error = %e, "UDP send failed; datagram lost");
-        } else {
-            shared.counters.bytes.fetch_add(frame.len() as u64, Relaxed);
-        }
-        seq += 1;
-        shared.deliver(seq);
-    }
-}
-
-pub(crate) async fn udp_socket(
-    cfg: &TransportConfig,
-    address: &str,
-) -> Result<UdpSocket, TransportError> {
-    let (host, port) = config::split_host_port(address, cfg.kind.default_port())?;
-    let io = |source| TransportError::Io {
-        address: address.to_string(),
-        source,
-    };
-    let target = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|source| TransportError::Resolve {
-            address: address.to_string(),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| TransportError::Resolve {
-            address: address.to_string(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-        })?;
-    let bind: std::net::SocketAddr = if target.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let sock = UdpSocket::bind(bind).await.map_err(io)?;
-    sock.connect(target).await.map_err(io)?;
-    Ok(sock)
 }

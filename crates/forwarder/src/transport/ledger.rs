@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, watch};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::{Framing, TransportConfig, TransportError, TransportStats, framing};
 
@@ -22,28 +23,31 @@ struct Ledger {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub sent: AtomicU64,
-    pub resent: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub connects: AtomicU64,
-    pub failovers: AtomicU64,
-    pub bytes: AtomicU64,
-    pub handshake_failures: AtomicU64,
+struct Counters {
+    sent: AtomicU64,
+    resent: AtomicU64,
+    reconnects: AtomicU64,
+    connects: AtomicU64,
+    failovers: AtomicU64,
+    bytes: AtomicU64,
+    handshake_failures: AtomicU64,
 }
 
+/// The ledger, the counters behind [`TransportStats`] and the signals between
+/// [`super::Transport`] and its connection task. Every field is private: the task reports
+/// events through methods, so each counter has one place that moves it.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub name: String,
+    name: String,
     ledger: Mutex<Ledger>,
     /// Signalled when buffer space is freed.
     space: Notify,
     /// Signalled when a frame is queued (one consumer: the connection task).
-    pub work: Notify,
+    work: Notify,
     delivered: watch::Sender<u64>,
-    pub counters: Counters,
-    pub connected_to: Mutex<Option<String>>,
-    pub stop: CancellationToken,
+    counters: Counters,
+    connected_to: Mutex<Option<String>>,
+    stop: CancellationToken,
     max_inflight: usize,
     max_message: usize,
     framing: Framing,
@@ -190,6 +194,61 @@ impl Shared {
 
     pub(crate) fn delivered_rx(&self) -> watch::Receiver<u64> {
         self.delivered.subscribe()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Resolves when a frame is queued (or the transport is closed).
+    pub(crate) fn work_queued(&self) -> Notified<'_> {
+        self.work.notified()
+    }
+
+    /// Stops the connection task (and wakes a `send` waiting for space).
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Resolves once [`Shared::stop`] was called.
+    pub(crate) fn stopped(&self) -> WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
+    }
+
+    /// The address the task is connected to now, for `stats().connected_to`.
+    pub(crate) fn set_connected(&self, address: Option<&str>) {
+        if let Ok(mut g) = self.connected_to.lock() {
+            *g = address.map(str::to_string);
+        }
+    }
+
+    /// A connection (or UDP socket) is up; every one after the first is a reconnect.
+    pub(crate) fn count_connect(&self) {
+        if self.counters.connects.fetch_add(1, Relaxed) > 0 {
+            self.counters.reconnects.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Frames written again on a new connection.
+    pub(crate) fn count_resent(&self, frames: u64) {
+        self.counters.resent.fetch_add(frames, Relaxed);
+    }
+
+    /// Frame bytes written (resends included).
+    pub(crate) fn count_bytes(&self, bytes: u64) {
+        self.counters.bytes.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn count_failover(&self) {
+        self.counters.failovers.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn count_handshake_failure(&self) {
+        self.counters.handshake_failures.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn stats(&self) -> TransportStats {

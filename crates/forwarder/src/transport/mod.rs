@@ -6,7 +6,11 @@
 //! - [`backoff`]: when the reconnect backoff (the `exp-backoff` crate) starts again.
 //! - `tls`: rustls client config (system roots + `ca_file`, pins, client chain).
 //! - `ledger`: the bounded buffer of undelivered frames shared by [`Transport`] and its task.
-//! - `conn`: the connection task (connect, handshake, batch writes, ack tracking, failover).
+//! - `ack`: `AckTracker`, bytes written vs. acknowledged → delivered frames, the TLS settle,
+//!   the dead-peer clock and the resend point after a reconnect (pure, property-tested).
+//! - `conn`: the connection task (failover, backoff, batch writes, reporting to `AckTracker`).
+//! - `wire`: resolve, TCP connect, TLS handshake, the byte-counting stream.
+//! - `udp`: one datagram per message, one address.
 //! - `outq`: `SIOCOUTQ`, the kernel's count of unacknowledged bytes.
 //! - `probe`: one connect + handshake per address, for `check`.
 //!
@@ -15,6 +19,7 @@
 //! message's end. Anything not delivered when a connection dies is written again on the next
 //! one (at-least-once). UDP has no acknowledgement: delivered = handed to the kernel.
 
+mod ack;
 mod backoff;
 pub mod config;
 mod conn;
@@ -24,6 +29,8 @@ mod ledger;
 mod outq;
 mod probe;
 mod tls;
+mod udp;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,7 +175,7 @@ impl Transport {
         let total = self.shared.close();
         let mut rx = self.delivered();
         let _ = tokio::time::timeout(grace, rx.wait_for(|d| *d >= total)).await;
-        self.shared.stop.cancel();
+        self.shared.stop();
         let task = self.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
             // The task only needs to send close_notify; do not hang on a stuck socket.
@@ -196,6 +203,6 @@ impl Transport {
 
 impl Drop for Transport {
     fn drop(&mut self) {
-        self.shared.stop.cancel();
+        self.shared.stop();
     }
 }

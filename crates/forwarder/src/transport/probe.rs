@@ -6,7 +6,7 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::{TransportConfig, TransportError, TransportKind, conn, tls};
+use super::{TransportConfig, TransportError, TransportKind, tls, udp, wire};
 
 /// A successful probe of one address.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub(crate) async fn probe(cfg: &TransportConfig) -> Result<ProbeReport, Transpor
     for address in &cfg.addresses {
         let started = Instant::now();
         let outcome = match cfg.kind {
-            TransportKind::Udp => conn::udp_socket(cfg, address).await.and_then(|s| {
+            TransportKind::Udp => udp::udp_socket(cfg, address).await.and_then(|s| {
                 s.peer_addr()
                     .map_err(|source| TransportError::Io {
                         address: address.clone(),
@@ -65,7 +65,7 @@ pub(crate) async fn probe(cfg: &TransportConfig) -> Result<ProbeReport, Transpor
                         elapsed: started.elapsed(),
                     })
             }),
-            TransportKind::Tcp => match conn::connect_tcp(cfg, address).await {
+            TransportKind::Tcp => match wire::connect_tcp(cfg, address).await {
                 Ok(mut s) => {
                     let peer = s.tcp.peer_addr();
                     let _ = s.shutdown().await;
@@ -102,12 +102,12 @@ async fn probe_tls(
     address: &str,
     started: Instant,
 ) -> Result<ProbeOk, TransportError> {
-    let tcp = conn::connect_tcp(cfg, address).await?;
+    let tcp = wire::connect_tcp(cfg, address).await?;
     let peer = tcp.tcp.peer_addr().map_err(|source| TransportError::Io {
         address: address.to_string(),
         source,
     })?;
-    let mut s = conn::handshake(cfg, client, address, tcp).await?;
+    let mut s = wire::handshake(cfg, client, address, tcp).await?;
     let (_, c) = s.get_ref();
     let tls_version = c.protocol_version().map(|v| format!("{v:?}"));
     let cipher_suite = c
