@@ -121,6 +121,16 @@ async fn bad_configs_are_one_line_errors_naming_the_key_with_exit_2() {
     );
     assert_refused(
         &w,
+        "udp-failover-list",
+        &good.replace(
+            "transport = \"tls\"\naddresses = [\"127.0.0.1:6514\"]",
+            "transport = \"udp\"\naddresses = [\"127.0.0.1:514\", \"127.0.0.2:514\"]",
+        ),
+        "destination[0].addresses",
+        "udp takes one address, got 2",
+    );
+    assert_refused(
+        &w,
         "bad-duration",
         &good.replace("poll_interval = \"500ms\"", "poll_interval = \"soon\""),
         "defender.poll_interval",

@@ -675,9 +675,10 @@ fn destination(
     // Built here, not in `run`: the formatter's own checks (hostname, sd_id, delimiter, …) name
     // their key, and the TLS files are read and parsed once, now.
     let formatter = Formatter::new(opts).map_err(|e| cx.err(key(format_key(&e)), e.to_string()))?;
-    let transport = t
-        .prepare()
-        .map_err(|e| cx.err(format!("destination[{i}]"), e.to_string()))?;
+    let transport = t.prepare().map_err(|e| match e {
+        forwarder::transport::TransportError::Setting { key: k, reason } => cx.err(key(k), reason),
+        e => cx.err(format!("destination[{i}]"), e.to_string()),
+    })?;
     Ok(DestinationConfig {
         name,
         formatter,

@@ -171,6 +171,17 @@ impl TransportConfig {
         for a in &self.addresses {
             split_host_port(a, self.kind.default_port())?;
         }
+        if self.kind == TransportKind::Udp && self.addresses.len() > 1 {
+            // A list is a failover order, and UDP gets no acknowledgement that could tell a
+            // dead collector from a live one: the later addresses would never be used.
+            return Err(TransportError::Setting {
+                key: "addresses",
+                reason: format!(
+                    "udp takes one address, got {}: UDP has no acknowledgement, so it cannot fail over (use tls or tcp for a failover list)",
+                    self.addresses.len()
+                ),
+            });
+        }
         if self.max_message_bytes == 0 {
             return bad("max_message_bytes must be at least 1".into());
         }
@@ -280,6 +291,24 @@ mod tests {
                 .to_string()
                 .contains("transport = tls")
         );
+        let two = vec!["127.0.0.1:514".into(), "127.0.0.2:514".into()];
+        let e = TransportConfig::new(TransportKind::Udp, two.clone())
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TransportError::Setting {
+                    key: "addresses",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("cannot fail over"), "{e}");
+        TransportConfig::new(TransportKind::Tcp, two)
+            .validate()
+            .unwrap();
         let t = TransportConfig::new(TransportKind::Tcp, vec!["127.0.0.1:514".into()]);
         t.validate().unwrap();
         assert_eq!("TLS".parse::<TransportKind>().unwrap(), TransportKind::Tls);

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 pub enum TransportError {
     #[error("transport configuration: {0}")]
     Config(String),
+    /// A value the transport refuses, with the [`super::TransportConfig`] field it is about
+    /// (the same name as the config file's key), so the binary can name the key.
+    #[error("{key}: {reason}")]
+    Setting { key: &'static str, reason: String },
     #[error("cannot read {what} {path}: {source}")]
     File {
         what: &'static str,
