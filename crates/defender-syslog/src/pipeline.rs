@@ -162,6 +162,19 @@ impl Pipeline {
                             pending.push_back((seq, alert.version_key()));
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(FetchItem::Graph(alert)) => {
+                            msg.clear();
+                            self.formatter.format_graph(&alert, &mut msg);
+                            self.stats.in_send.store(true, Ordering::Relaxed);
+                            let seq = tokio::select! {
+                                r = self.transport.send_bytes(&msg) => r,
+                                () = shutdown.cancelled() => break,
+                            };
+                            self.stats.in_send.store(false, Ordering::Relaxed);
+                            sent = seq? + 1;
+                            pending.push_back((sent - 1, alert.version_key()));
+                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
                         Some(FetchItem::Unreadable(u)) => {
                             msg.clear();
                             self.formatter.format_unreadable(&u, &mut msg);

@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
     ] {
         let mut opts = FormatOptions::new(format, "collector01.example.test");
         opts.max_message_bytes = 64 * 1024;
-        let Ok(mut f) = Formatter::new(opts) else {
+        let Ok(f) = Formatter::new(opts) else {
             return;
         };
         let mut out = Vec::with_capacity(64 * 1024);
