@@ -351,3 +351,187 @@ impl ApiAlert for GraphAlert {
         FetchItem::Graph(Box::new(self))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repair::{marker, parse_lenient};
+    use serde_json::json;
+
+    fn parse(v: Value) -> GraphAlert {
+        parse_lenient(v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn fields_enums_and_unknowns() {
+        let a = parse(json!({
+            "@odata.type": "#microsoft.graph.security.alert",
+            "id": "da1_2", "incidentId": "28282", "severity": "someFutureSeverity",
+            "serviceSource": "microsoftDefenderForOffice365",
+            "lastUpdateDateTime": "2021-05-02T14:19:01.3266667Z",
+            "assignedTo": null, "newThing": {"a": [1, null]}
+        }));
+        assert_eq!(a.incident_id.as_deref(), Some("28282"));
+        assert_eq!(a.severity.as_deref(), Some("someFutureSeverity"));
+        assert_eq!(a.assigned_to, None);
+        assert_eq!(a.extra["newThing"], json!({"a": [1, null]}));
+        assert_eq!(a.extra["@odata.type"], "#microsoft.graph.security.alert");
+        let k = a.version_key().unwrap();
+        assert_eq!(k.id, "da1_2");
+        assert_eq!(
+            k.last_update_time.to_string(),
+            "2021-05-02T14:19:01.3266667Z"
+        );
+        assert!(a.repairs.is_empty());
+        // A numeric incident id is the documented type in another spelling: shown as text,
+        // the original kept for the JSON body, the alert marked.
+        let n = parse(json!({"id": "x", "incidentId": 42}));
+        assert_eq!(n.incident_id.as_deref(), Some("42"));
+        assert_eq!(marker(&n.repairs), "type:incidentId");
+    }
+
+    #[test]
+    fn evidence_is_polymorphic_and_unknown_types_are_carried() {
+        let a = parse(json!({"id": "x", "evidence": [
+            {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "h",
+             "osBuild": 22424, "vmMetadata": {"vmId": "v"}},
+            {"@odata.type": "#microsoft.graph.security.userEvidence",
+             "userAccount": {"accountName": "SYSTEM", "domainName": "NT AUTHORITY"}},
+            {"@odata.type": "#microsoft.graph.security.fileEvidence",
+             "fileDetails": {"fileName": "a.exe", "sha1": "ab"}},
+            {"@odata.type": "#microsoft.graph.security.aiAgentEvidence", "agentName": "x",
+             "verdict": "malicious"},
+            {"verdict": "unknown", "ipAddress": "1.2.3.4"},
+            7
+        ]}));
+        let ev = a.evidence();
+        assert_eq!(ev.len(), 5, "the odd element is kept in the JSON body only");
+        let GraphEvidence::Device(d) = &ev[0] else {
+            panic!("{:?}", ev[0])
+        };
+        assert_eq!(
+            (d.device_dns_name.as_deref(), d.os_build),
+            (Some("h"), Some(22424))
+        );
+        assert_eq!(d.extra["vmMetadata"], json!({"vmId": "v"}));
+        assert_eq!(
+            ev[1].user_account().and_then(|u| u.account_name.as_deref()),
+            Some("SYSTEM")
+        );
+        assert_eq!(ev[2].file().and_then(|f| f.sha1.as_deref()), Some("ab"));
+        let GraphEvidence::Other(o) = &ev[3] else {
+            panic!("{:?}", ev[3])
+        };
+        assert_eq!(o.verdict.as_deref(), Some("malicious"));
+        assert_eq!(o.extra["agentName"], "x");
+        assert_eq!(
+            ev[3].odata_type(),
+            Some("#microsoft.graph.security.aiAgentEvidence")
+        );
+        // No type: generic too; its fields are not read as another type's.
+        let GraphEvidence::Other(o) = &ev[4] else {
+            panic!("{:?}", ev[4])
+        };
+        assert_eq!(o.extra["ipAddress"], "1.2.3.4");
+        assert_eq!(marker(&a.repairs), "type:evidence");
+        // Lossless: the JSON body is the input, unknown and odd entries included.
+        let mut body = Vec::new();
+        a.write_json(&mut body).unwrap();
+        let back: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(back["evidence"][3]["agentName"], "x");
+        assert_eq!(back["evidence"][5], 7);
+        assert_eq!(back["evidence"][0]["osBuild"], 22424);
+    }
+
+    #[test]
+    fn odd_types_in_evidence_are_repaired_not_fatal() {
+        let a = parse(json!({"id": "x", "evidence": [
+            {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": ["1.1.1.1"]}
+        ]}));
+        let GraphEvidence::Ip(ip) = &a.evidence()[0] else {
+            panic!()
+        };
+        assert_eq!(ip.ip_address.as_deref(), Some(r#"["1.1.1.1"]"#));
+        assert_eq!(ip.extra["ipAddress"], json!(["1.1.1.1"]));
+        assert_eq!(marker(&a.repairs), "type:ipAddress");
+        // A duplicate known key at the top level is refused, as for MDE alerts.
+        assert!(parse_lenient::<GraphAlert>(br#"{"id":"a","id":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn unreadable_elements_recover_the_graph_time() {
+        let t = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let raw = br#"{"id":"g1","lastUpdateDateTime":"2026-11-21T09:02:44.5566667Z","x":tru}"#;
+        let u = crate::repair::unreadable_of::<GraphAlert>(raw, "bad".into(), t);
+        assert_eq!(u.id.as_deref(), Some("g1"));
+        assert_eq!(
+            u.last_update_time.map(|t| t.to_string()).as_deref(),
+            Some("2026-11-21T09:02:44.5566667Z")
+        );
+        assert_eq!(u.key.id, "!unreadable:g1");
+    }
+
+    #[test]
+    fn samples_round_trip_through_json_unchanged() {
+        let all = crate::samples::graph_alerts();
+        let kinds: std::collections::HashSet<_> = all
+            .iter()
+            .flat_map(|a| a.evidence().iter().map(std::mem::discriminant))
+            .collect();
+        assert_eq!(kinds.len(), 9, "every evidence variant, Other included");
+        for a in all {
+            let json = serde_json::to_string(&a).unwrap();
+            let back: GraphAlert = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, a);
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+    }
+
+    /// The real public sample (../shared, never copied here) reads cleanly and losslessly.
+    #[test]
+    fn the_documentation_sample_reads_losslessly() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/graph-fixtures/list-alerts_v2_response.json");
+        let Ok(page) = std::fs::read(&path) else {
+            eprintln!(
+                "SKIPPED: {} is absent; the real-sample check did not run",
+                path.display()
+            );
+            return;
+        };
+        let alerts = crate::parse_alerts_of::<GraphAlert>(&page);
+        assert_eq!(alerts.len(), 1);
+        let a = alerts[0].as_ref().unwrap();
+        assert!(a.repairs.is_empty(), "{:?}", a.repairs);
+        assert_eq!(a.incident_id.as_deref(), Some("28282"));
+        assert_eq!(
+            a.service_source.as_deref(),
+            Some("microsoftDefenderForEndpoint")
+        );
+        let kinds: Vec<_> = a.evidence().iter().map(GraphEvidence::odata_type).collect();
+        assert_eq!(kinds.len(), 4);
+        assert!(matches!(a.evidence()[3], GraphEvidence::RegistryKey(_)));
+        let mut body = Vec::new();
+        a.write_json(&mut body).unwrap();
+        let original: Value = serde_json::from_slice::<Value>(&page).unwrap()["value"][0].clone();
+        let back: Value = serde_json::from_slice(&body).unwrap();
+        // A known field's `null` means absent (as for MDE alerts); everything else is kept.
+        fn without_nulls(v: Value) -> Value {
+            match v {
+                Value::Object(m) => Value::Object(
+                    m.into_iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k, without_nulls(v)))
+                        .collect(),
+                ),
+                Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+                v => v,
+            }
+        }
+        assert_eq!(
+            back,
+            without_nulls(original),
+            "the JSON body is the alert as it came"
+        );
+    }
+}
