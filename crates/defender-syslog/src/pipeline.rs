@@ -148,9 +148,10 @@ impl Pipeline {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
                     match item {
                         None => break,
-                        Some(FetchItem::Alert(alert)) => {
+                        Some(item @ (FetchItem::Alert(_) | FetchItem::Graph(_))) => {
+                            let Some(alert) = item.alert() else { continue };
                             msg.clear();
-                            self.formatter.format(&alert, &mut msg);
+                            self.formatter.format_ref(alert, &mut msg);
                             self.stats.in_send.store(true, Ordering::Relaxed);
                             let seq = tokio::select! {
                                 r = self.transport.send_bytes(&msg) => r,
@@ -160,19 +161,6 @@ impl Pipeline {
                             let seq = seq?;
                             sent = seq + 1;
                             pending.push_back((seq, alert.version_key()));
-                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Some(FetchItem::Graph(alert)) => {
-                            msg.clear();
-                            self.formatter.format_graph(&alert, &mut msg);
-                            self.stats.in_send.store(true, Ordering::Relaxed);
-                            let seq = tokio::select! {
-                                r = self.transport.send_bytes(&msg) => r,
-                                () = shutdown.cancelled() => break,
-                            };
-                            self.stats.in_send.store(false, Ordering::Relaxed);
-                            sent = seq? + 1;
-                            pending.push_back((sent - 1, alert.version_key()));
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
                         Some(FetchItem::Unreadable(u)) => {

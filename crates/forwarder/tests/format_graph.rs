@@ -548,3 +548,27 @@ fn repaired_graph_alerts_are_marked() {
         assert_eq!(marker.as_deref(), Some("utf8,type:incidentId"), "{name}");
     }
 }
+
+/// `format_ref` (what the delivery loop calls for any channel item) is `format` / `format_graph`.
+#[test]
+fn format_ref_picks_the_source() {
+    let g = alert_model::samples::graph_alerts().remove(0);
+    let m = alert_model::samples::alerts().remove(0);
+    let f = formatter(Format::Cef, 8192);
+    let item = alert_model::FetchItem::Graph(Box::new(g.clone()));
+    let alert = item.alert().unwrap();
+    assert_eq!(alert.version_key(), g.version_key());
+    let (mut via_ref, mut direct) = (Vec::new(), Vec::new());
+    f.format_ref(alert, &mut via_ref);
+    f.format_graph(&g, &mut direct);
+    assert_eq!(via_ref, direct);
+    let item = alert_model::FetchItem::Alert(Box::new(m.clone()));
+    let (mut via_ref, mut direct) = (Vec::new(), Vec::new());
+    f.format_ref(item.alert().unwrap(), &mut via_ref);
+    f.format(&m, &mut direct);
+    assert_eq!(via_ref, direct);
+    let cp = alert_model::FetchItem::Checkpoint(alert_model::Checkpoint {
+        watermark: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+    });
+    assert!(cp.alert().is_none());
+}

@@ -150,11 +150,7 @@ impl Alert {
     /// original of each oddly typed field in `extra` as well; going through a `Value` map lets
     /// that original replace the typed copy (its keys then come out sorted).
     pub fn write_json<W: std::io::Write>(&self, w: W) -> serde_json::Result<()> {
-        if self.repairs.is_empty() {
-            serde_json::to_writer(w, self)
-        } else {
-            serde_json::to_writer(w, &serde_json::to_value(self)?)
-        }
+        crate::source::write_json(self, !self.repairs.is_empty(), w)
     }
 
     /// Evidence entries, or an empty slice when the API sent none or null.

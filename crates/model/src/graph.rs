@@ -319,11 +319,7 @@ impl GraphAlert {
     /// Writes the alert as compact JSON, every field as it came (see
     /// [`crate::Alert::write_json`] for how repaired fields are shown).
     pub fn write_json<W: std::io::Write>(&self, w: W) -> serde_json::Result<()> {
-        if self.repairs.is_empty() {
-            serde_json::to_writer(w, self)
-        } else {
-            serde_json::to_writer(w, &serde_json::to_value(self)?)
-        }
+        crate::source::write_json(self, !self.repairs.is_empty(), w)
     }
 
     /// Evidence entries, or an empty slice when the API sent none or null.

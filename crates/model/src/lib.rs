@@ -39,5 +39,5 @@ pub use graph::{GraphAlert, GraphEvidence};
 pub use input::{InputError, parse_alerts, parse_alerts_of};
 pub use reader::AlertReader;
 pub use repair::{Repair, parse_alert, parse_lenient, unreadable, unreadable_of};
-pub use source::ApiAlert;
+pub use source::{AlertRef, ApiAlert};
 pub use timestamp::{Timestamp, TimestampError};

@@ -29,7 +29,7 @@ pub mod unreadable;
 pub mod vendor;
 mod view;
 
-use alert_model::{Alert, GraphAlert, Unreadable};
+use alert_model::{Alert, AlertRef, GraphAlert, Unreadable};
 
 use view::AlertView;
 
@@ -182,6 +182,14 @@ impl Formatter {
     /// identity fields in the same places (docs/formats.md).
     pub fn format_graph(&self, alert: &GraphAlert, out: &mut Vec<u8>) {
         self.format_view(alert, out);
+    }
+
+    /// [`Formatter::format`] or [`Formatter::format_graph`], by the alert's source.
+    pub fn format_ref(&self, alert: AlertRef<'_>, out: &mut Vec<u8>) {
+        match alert {
+            AlertRef::Mde(a) => self.format_view(a, out),
+            AlertRef::Graph(a) => self.format_view(a, out),
+        }
     }
 
     fn format_view<A: AlertView>(&self, alert: &A, out: &mut Vec<u8>) {
