@@ -1,4 +1,5 @@
-//! The Defender for Endpoint alert model shared by `fetcher` and `forwarder`.
+//! The Defender alert models (Defender for Endpoint `/api/alerts` and Microsoft Graph
+//! `alerts_v2`) shared by `fetcher` and `forwarder`.
 //!
 //! The two halves of defender-syslog never import each other; they meet through a bounded
 //! channel of [`FetchItem`]s and the types in this crate:
