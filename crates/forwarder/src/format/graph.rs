@@ -76,6 +76,102 @@ fn alert_link(a: &GraphAlert, truncated: bool) -> Option<Cow<'_, str>> {
     }
 }
 
+/// CEF: times, identity, product and where (device, user, mailbox, file, addresses).
+fn cef_where(a: &GraphAlert, pair: EmitCef<'_>) {
+    let ev = found(a);
+    let ips: Vec<IpAddr> = ev.ips.iter().filter_map(|s| s.parse().ok()).collect();
+    let (v4, v6) = fields::first_v4_v6(&ips);
+    let id = a.id.as_deref();
+    let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 19] = [
+        ("rt", ms(&a.last_update_date_time), 32),
+        ("start", ms(&a.first_activity_date_time), 32),
+        ("end", ms(&a.last_activity_date_time), 32),
+        ("externalId", b(&id.filter(|i| i.len() <= 40)), 40),
+        ("cat", s(&a.category), 1023),
+        ("sourceServiceName", s(&a.detection_source), 1023),
+        ("deviceFacility", s(&a.service_source), 1023),
+        ("shost", b(&ev.device_name()), 1023),
+        ("suser", ev.user_field(|u| &u.account_name), 1023),
+        ("sntdom", ev.user_field(|u| &u.domain_name), 255),
+        ("suid", ev.user_field(|u| &u.user_sid), 1023),
+        ("duser", b(&ev.mailbox), 1023),
+        ("fname", ev.file_field(|f| &f.file_name), 1023),
+        ("filePath", ev.file_field(|f| &f.file_path), 1023),
+        ("fileHash", ev.file_field(|f| &f.sha1), 255),
+        ("src", v4.map(|v| Cow::Owned(v.to_string())), 64),
+        ("c6a1", v6.map(|v| Cow::Owned(v.to_string())), 64),
+        ("c6a1Label", label(v6.is_some(), "EvidenceIPv6"), 1023),
+        ("request", b(&ev.url), 1023),
+    ];
+    fields::emit_all_cef(pairs, pair);
+}
+
+/// CEF: the labelled custom fields (`cs1`…`deviceCustomDate1`), then the custom keys.
+fn cef_what(a: &GraphAlert, truncated: bool, pair: EmitCef<'_>) {
+    let ev = found(a);
+    let id = a.id.as_deref();
+    let mitre = fields::mitre(&a.mitre_techniques);
+    let sha256 = ev.file_field(|f| &f.sha256);
+    // cn1 is a number in ArcSight; a non-numeric incident id goes to a custom key.
+    let incident = a.incident_id.as_deref();
+    let numeric = incident.filter(|i| i.parse::<i64>().is_ok());
+    let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 28] = [
+        ("cs1", s(&a.threat_display_name), 4000),
+        ("cs1Label", label(true, "ThreatName"), 1023),
+        ("cs2", b(&id), 4000),
+        ("cs2Label", label(true, "AlertId"), 1023),
+        ("cs3", ts(&a.last_update_date_time), 4000),
+        ("cs3Label", label(true, "LastUpdateTime"), 1023),
+        ("cs4", s(&a.threat_family_name), 4000),
+        ("cs4Label", label(true, "ThreatFamily"), 1023),
+        ("cs5", s(&a.status), 4000),
+        ("cs5Label", label(true, "Status"), 1023),
+        ("cs6", sha256, 4000),
+        ("cs6Label", label(true, "Sha256"), 1023),
+        ("cn1", b(&numeric), 32),
+        ("cn1Label", label(true, "IncidentId"), 1023),
+        ("flexString1", alert_link(a, truncated), 1023),
+        ("flexString1Label", label(true, "AlertLink"), 128),
+        ("flexString2", mitre.as_deref().map(Cow::Borrowed), 1023),
+        ("flexString2Label", label(true, "MitreTechniques"), 128),
+        ("deviceCustomDate1", ms(&a.created_date_time), 32),
+        (
+            "deviceCustomDate1Label",
+            label(true, "AlertCreationTime"),
+            1023,
+        ),
+        (
+            "MicrosoftDefenderClassification",
+            s(&a.classification),
+            1023,
+        ),
+        ("MicrosoftDefenderDetermination", s(&a.determination), 1023),
+        ("MicrosoftDefenderAssignedTo", s(&a.assigned_to), 1023),
+        (
+            "MicrosoftDefenderMachineId",
+            ev.device.and_then(|d| s(&d.mde_device_id)),
+            1023,
+        ),
+        (
+            "MicrosoftDefenderRbacGroupName",
+            ev.device.and_then(|d| s(&d.rbac_group_name)),
+            1023,
+        ),
+        ("MicrosoftDefenderAadTenantId", s(&a.tenant_id), 1023),
+        (
+            "MicrosoftDefenderIncidentId",
+            b(&incident.filter(|_| numeric.is_none())),
+            1023,
+        ),
+        (
+            "MicrosoftDefenderIncidentLink",
+            s(&a.incident_web_url),
+            1023,
+        ),
+    ];
+    fields::emit_all_cef(pairs, pair);
+}
+
 impl AlertView for GraphAlert {
     fn id(&self) -> Option<&str> {
         self.id.as_deref()
@@ -224,90 +320,8 @@ impl AlertView for GraphAlert {
     }
 
     fn cef_pairs(&self, truncated: bool, pair: EmitCef<'_>) {
-        let a = self;
-        let ev = found(a);
-        let ips: Vec<IpAddr> = ev.ips.iter().filter_map(|s| s.parse().ok()).collect();
-        let (v4, v6) = fields::first_v4_v6(&ips);
-        let id = a.id.as_deref();
-        let mitre = fields::mitre(&a.mitre_techniques);
-        let sha256 = ev.file_field(|f| &f.sha256);
-        // cn1 is a number in ArcSight; a non-numeric incident id goes to a custom key.
-        let incident = a.incident_id.as_deref();
-        let numeric = incident.filter(|i| i.parse::<i64>().is_ok());
-        let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 47] = [
-            ("rt", ms(&a.last_update_date_time), 32),
-            ("start", ms(&a.first_activity_date_time), 32),
-            ("end", ms(&a.last_activity_date_time), 32),
-            ("externalId", b(&id.filter(|i| i.len() <= 40)), 40),
-            ("cat", s(&a.category), 1023),
-            ("sourceServiceName", s(&a.detection_source), 1023),
-            ("deviceFacility", s(&a.service_source), 1023),
-            ("shost", b(&ev.device_name()), 1023),
-            ("suser", ev.user_field(|u| &u.account_name), 1023),
-            ("sntdom", ev.user_field(|u| &u.domain_name), 255),
-            ("suid", ev.user_field(|u| &u.user_sid), 1023),
-            ("duser", b(&ev.mailbox), 1023),
-            ("fname", ev.file_field(|f| &f.file_name), 1023),
-            ("filePath", ev.file_field(|f| &f.file_path), 1023),
-            ("fileHash", ev.file_field(|f| &f.sha1), 255),
-            ("src", v4.map(|v| Cow::Owned(v.to_string())), 64),
-            ("c6a1", v6.map(|v| Cow::Owned(v.to_string())), 64),
-            ("c6a1Label", label(v6.is_some(), "EvidenceIPv6"), 1023),
-            ("request", b(&ev.url), 1023),
-            ("cs1", s(&a.threat_display_name), 4000),
-            ("cs1Label", label(true, "ThreatName"), 1023),
-            ("cs2", b(&id), 4000),
-            ("cs2Label", label(true, "AlertId"), 1023),
-            ("cs3", ts(&a.last_update_date_time), 4000),
-            ("cs3Label", label(true, "LastUpdateTime"), 1023),
-            ("cs4", s(&a.threat_family_name), 4000),
-            ("cs4Label", label(true, "ThreatFamily"), 1023),
-            ("cs5", s(&a.status), 4000),
-            ("cs5Label", label(true, "Status"), 1023),
-            ("cs6", sha256, 4000),
-            ("cs6Label", label(true, "Sha256"), 1023),
-            ("cn1", b(&numeric), 32),
-            ("cn1Label", label(true, "IncidentId"), 1023),
-            ("flexString1", alert_link(a, truncated), 1023),
-            ("flexString1Label", label(true, "AlertLink"), 128),
-            ("flexString2", mitre.as_deref().map(Cow::Borrowed), 1023),
-            ("flexString2Label", label(true, "MitreTechniques"), 128),
-            ("deviceCustomDate1", ms(&a.created_date_time), 32),
-            (
-                "deviceCustomDate1Label",
-                label(true, "AlertCreationTime"),
-                1023,
-            ),
-            (
-                "MicrosoftDefenderClassification",
-                s(&a.classification),
-                1023,
-            ),
-            ("MicrosoftDefenderDetermination", s(&a.determination), 1023),
-            ("MicrosoftDefenderAssignedTo", s(&a.assigned_to), 1023),
-            (
-                "MicrosoftDefenderMachineId",
-                ev.device.and_then(|d| s(&d.mde_device_id)),
-                1023,
-            ),
-            (
-                "MicrosoftDefenderRbacGroupName",
-                ev.device.and_then(|d| s(&d.rbac_group_name)),
-                1023,
-            ),
-            ("MicrosoftDefenderAadTenantId", s(&a.tenant_id), 1023),
-            (
-                "MicrosoftDefenderIncidentId",
-                b(&incident.filter(|_| numeric.is_none())),
-                1023,
-            ),
-            (
-                "MicrosoftDefenderIncidentLink",
-                s(&a.incident_web_url),
-                1023,
-            ),
-        ];
-        fields::emit_all_cef(pairs, pair);
+        cef_where(self, &mut *pair);
+        cef_what(self, truncated, pair);
     }
 
     fn cut(&self, level: &Level) -> Self {

@@ -145,96 +145,9 @@ impl AlertView for Alert {
     }
 
     fn cef_pairs(&self, truncated: bool, pair: EmitCef<'_>) {
+        cef_where(self, &mut *pair);
+        cef_what(self, truncated, &mut *pair);
         let a = self;
-        let file = file_evidence(a);
-        let user = a.related_user.as_ref();
-        let ips: Vec<IpAddr> = evidence_ips(a).filter_map(|s| s.parse().ok()).collect();
-        let (v4, v6) = fields::first_v4_v6(&ips);
-        let id = a.id.as_deref();
-        let label = fields::label;
-        let mitre = fields::mitre(&a.mitre_techniques);
-        let f = |g: fn(&alert_model::Evidence) -> &Option<String>| file.and_then(|e| s(g(e)));
-        let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 38] = [
-            ("rt", ms(&a.last_update_time), 32),
-            ("start", ms(&a.first_event_time), 32),
-            ("end", ms(&a.last_event_time), 32),
-            ("externalId", b(&id.filter(|i| i.len() <= 40)), 40),
-            ("cat", s(&a.category), 1023),
-            ("sourceServiceName", s(&a.detection_source), 1023),
-            ("shost", s(&a.computer_dns_name), 1023),
-            ("suser", b(&user.and_then(|u| u.user_name.as_deref())), 1023),
-            (
-                "sntdom",
-                b(&user.and_then(|u| u.domain_name.as_deref())),
-                255,
-            ),
-            ("fname", f(|e| &e.file_name), 1023),
-            ("filePath", f(|e| &e.file_path), 1023),
-            ("fileHash", f(|e| &e.sha1), 255),
-            ("src", v4.map(|v: Ipv4Addr| Cow::Owned(v.to_string())), 64),
-            ("c6a1", v6.map(|v| Cow::Owned(v.to_string())), 64),
-            ("c6a1Label", label(v6.is_some(), "EvidenceIPv6"), 1023),
-            ("request", b(&evidence_url(a)), 1023),
-            ("cs1", s(&a.threat_name), 4000),
-            (
-                "cs1Label",
-                label(a.threat_name.is_some(), "ThreatName"),
-                1023,
-            ),
-            ("cs2", b(&id), 4000),
-            ("cs2Label", label(id.is_some(), "AlertId"), 1023),
-            ("cs3", ts(&a.last_update_time), 4000),
-            (
-                "cs3Label",
-                label(a.last_update_time.is_some(), "LastUpdateTime"),
-                1023,
-            ),
-            ("cs4", s(&a.threat_family_name), 4000),
-            (
-                "cs4Label",
-                label(a.threat_family_name.is_some(), "ThreatFamily"),
-                1023,
-            ),
-            ("cs5", s(&a.status), 4000),
-            ("cs5Label", label(a.status.is_some(), "Status"), 1023),
-            ("cs6", f(|e| &e.sha256), 4000),
-            (
-                "cs6Label",
-                label(file.is_some_and(|e| e.sha256.is_some()), "Sha256"),
-                1023,
-            ),
-            ("cn1", n(&a.incident_id), 32),
-            (
-                "cn1Label",
-                label(a.incident_id.is_some(), "IncidentId"),
-                1023,
-            ),
-            ("cn2", n(&a.investigation_id), 32),
-            (
-                "cn2Label",
-                label(a.investigation_id.is_some(), "InvestigationId"),
-                1023,
-            ),
-            (
-                "flexString1",
-                fields::portal_link(id, truncated).map(Cow::Owned),
-                1023,
-            ),
-            ("flexString1Label", label(id.is_some(), "AlertLink"), 128),
-            ("flexString2", mitre.as_deref().map(Cow::Borrowed), 1023),
-            (
-                "flexString2Label",
-                label(mitre.is_some(), "MitreTechniques"),
-                128,
-            ),
-            ("deviceCustomDate1", ms(&a.alert_creation_time), 32),
-            (
-                "deviceCustomDate1Label",
-                Some(Cow::Borrowed("AlertCreationTime")),
-                1023,
-            ),
-        ];
-        fields::emit_all_cef(pairs, &mut *pair);
         let custom: [(&'static str, &Option<String>); 7] = [
             ("MicrosoftDefenderClassification", &a.classification),
             ("MicrosoftDefenderDetermination", &a.determination),
@@ -255,6 +168,110 @@ impl AlertView for Alert {
     fn cut(&self, level: &Level) -> Self {
         limit::apply(self, level)
     }
+}
+
+/// CEF: times, identity and where (device, user, file, addresses), up to `request`.
+fn cef_where(a: &Alert, pair: EmitCef<'_>) {
+    let file = file_evidence(a);
+    let user = a.related_user.as_ref();
+    let ips: Vec<IpAddr> = evidence_ips(a).filter_map(|s| s.parse().ok()).collect();
+    let (v4, v6) = fields::first_v4_v6(&ips);
+    let id = a.id.as_deref();
+    let label = fields::label;
+    let f = |g: fn(&alert_model::Evidence) -> &Option<String>| file.and_then(|e| s(g(e)));
+    let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 16] = [
+        ("rt", ms(&a.last_update_time), 32),
+        ("start", ms(&a.first_event_time), 32),
+        ("end", ms(&a.last_event_time), 32),
+        ("externalId", b(&id.filter(|i| i.len() <= 40)), 40),
+        ("cat", s(&a.category), 1023),
+        ("sourceServiceName", s(&a.detection_source), 1023),
+        ("shost", s(&a.computer_dns_name), 1023),
+        ("suser", b(&user.and_then(|u| u.user_name.as_deref())), 1023),
+        (
+            "sntdom",
+            b(&user.and_then(|u| u.domain_name.as_deref())),
+            255,
+        ),
+        ("fname", f(|e| &e.file_name), 1023),
+        ("filePath", f(|e| &e.file_path), 1023),
+        ("fileHash", f(|e| &e.sha1), 255),
+        ("src", v4.map(|v: Ipv4Addr| Cow::Owned(v.to_string())), 64),
+        ("c6a1", v6.map(|v| Cow::Owned(v.to_string())), 64),
+        ("c6a1Label", label(v6.is_some(), "EvidenceIPv6"), 1023),
+        ("request", b(&evidence_url(a)), 1023),
+    ];
+    fields::emit_all_cef(pairs, pair);
+}
+
+/// CEF: the labelled custom fields (`cs1`…`deviceCustomDate1`).
+fn cef_what(a: &Alert, truncated: bool, pair: EmitCef<'_>) {
+    let file = file_evidence(a);
+    let id = a.id.as_deref();
+    let label = fields::label;
+    let mitre = fields::mitre(&a.mitre_techniques);
+    let f = |g: fn(&alert_model::Evidence) -> &Option<String>| file.and_then(|e| s(g(e)));
+    let pairs: [(&'static str, Option<Cow<'_, str>>, usize); 22] = [
+        ("cs1", s(&a.threat_name), 4000),
+        (
+            "cs1Label",
+            label(a.threat_name.is_some(), "ThreatName"),
+            1023,
+        ),
+        ("cs2", b(&id), 4000),
+        ("cs2Label", label(id.is_some(), "AlertId"), 1023),
+        ("cs3", ts(&a.last_update_time), 4000),
+        (
+            "cs3Label",
+            label(a.last_update_time.is_some(), "LastUpdateTime"),
+            1023,
+        ),
+        ("cs4", s(&a.threat_family_name), 4000),
+        (
+            "cs4Label",
+            label(a.threat_family_name.is_some(), "ThreatFamily"),
+            1023,
+        ),
+        ("cs5", s(&a.status), 4000),
+        ("cs5Label", label(a.status.is_some(), "Status"), 1023),
+        ("cs6", f(|e| &e.sha256), 4000),
+        (
+            "cs6Label",
+            label(file.is_some_and(|e| e.sha256.is_some()), "Sha256"),
+            1023,
+        ),
+        ("cn1", n(&a.incident_id), 32),
+        (
+            "cn1Label",
+            label(a.incident_id.is_some(), "IncidentId"),
+            1023,
+        ),
+        ("cn2", n(&a.investigation_id), 32),
+        (
+            "cn2Label",
+            label(a.investigation_id.is_some(), "InvestigationId"),
+            1023,
+        ),
+        (
+            "flexString1",
+            fields::portal_link(id, truncated).map(Cow::Owned),
+            1023,
+        ),
+        ("flexString1Label", label(id.is_some(), "AlertLink"), 128),
+        ("flexString2", mitre.as_deref().map(Cow::Borrowed), 1023),
+        (
+            "flexString2Label",
+            label(mitre.is_some(), "MitreTechniques"),
+            128,
+        ),
+        ("deviceCustomDate1", ms(&a.alert_creation_time), 32),
+        (
+            "deviceCustomDate1Label",
+            Some(Cow::Borrowed("AlertCreationTime")),
+            1023,
+        ),
+    ];
+    fields::emit_all_cef(pairs, pair);
 }
 
 /// The first evidence entity that names a file (File or Process).
