@@ -148,9 +148,10 @@ impl Pipeline {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
                     match item {
                         None => break,
-                        Some(FetchItem::Alert(alert)) => {
+                        Some(item @ (FetchItem::Alert(_) | FetchItem::Graph(_))) => {
+                            let Some(alert) = item.alert() else { continue };
                             msg.clear();
-                            self.formatter.format(&alert, &mut msg);
+                            self.formatter.format_ref(alert, &mut msg);
                             self.stats.in_send.store(true, Ordering::Relaxed);
                             let seq = tokio::select! {
                                 r = self.transport.send_bytes(&msg) => r,

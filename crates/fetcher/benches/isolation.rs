@@ -66,7 +66,7 @@ async fn run(kind: &str, k: u64) -> (usize, Duration) {
     let (mut alerts, mut unreadable) = (0u64, 0u64);
     while alerts < PAGE - 1 || unreadable < 1 {
         match rx.recv().await {
-            Some(FetchItem::Alert(_)) => alerts += 1,
+            Some(FetchItem::Alert(_) | FetchItem::Graph(_)) => alerts += 1,
             Some(FetchItem::Unreadable(u)) => {
                 assert_eq!(u.id.as_deref(), Some(bad.as_str()));
                 unreadable += 1;

@@ -1,15 +1,13 @@
 //! Formatter throughput on the repository's sample alerts (realistic, with evidence).
 //! `cargo bench -p forwarder --bench format`; criterion reports time per batch, and the
-//! throughput line is alerts/s on one core.
+//! throughput line is alerts/s on one core. `format/<name>` is the MDE samples,
+//! `format-graph/<name>` the Graph alerts_v2 samples.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use forwarder::format::{Format, FormatOptions, Formatter, LeefVersion};
 
-fn bench(c: &mut Criterion) {
-    let alerts = alert_model::samples::alerts();
-    let mut group = c.benchmark_group("format");
-    group.throughput(Throughput::Elements(alerts.len() as u64));
-    for (name, format) in [
+fn formats() -> [(&'static str, Format); 3] {
+    [
         ("rfc5424-json", Format::Rfc5424),
         (
             "leef2",
@@ -19,18 +17,29 @@ fn bench(c: &mut Criterion) {
             },
         ),
         ("cef", Format::Cef),
-    ] {
-        let mut opts = FormatOptions::new(format, "collector01.example.test");
-        opts.max_message_bytes = 64 * 1024;
-        let Ok(mut f) = Formatter::new(opts) else {
+    ]
+}
+
+fn formatter(format: Format) -> Option<Formatter> {
+    let mut opts = FormatOptions::new(format, "collector01.example.test");
+    opts.max_message_bytes = 64 * 1024;
+    Formatter::new(opts).ok()
+}
+
+/// One group: every format over `alerts`, each formatted with `format`.
+fn group<A>(c: &mut Criterion, name: &str, alerts: &[A], format: fn(&Formatter, &A, &mut Vec<u8>)) {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(alerts.len() as u64));
+    for (name, kind) in formats() {
+        let Some(f) = formatter(kind) else {
             return;
         };
         let mut out = Vec::with_capacity(64 * 1024);
         group.bench_function(name, |b| {
             b.iter(|| {
-                for a in &alerts {
+                for a in alerts {
                     out.clear();
-                    f.format(a, &mut out);
+                    format(&f, a, &mut out);
                     std::hint::black_box(&out);
                 }
             })
@@ -39,5 +48,23 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench(c: &mut Criterion) {
+    group(
+        c,
+        "format",
+        &alert_model::samples::alerts(),
+        Formatter::format,
+    );
+}
+
+fn bench_graph(c: &mut Criterion) {
+    group(
+        c,
+        "format-graph",
+        &alert_model::samples::graph_alerts(),
+        Formatter::format_graph,
+    );
+}
+
+criterion_group!(benches, bench, bench_graph);
 criterion_main!(benches);

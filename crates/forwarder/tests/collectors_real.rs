@@ -83,7 +83,7 @@ fn extra_formatted() -> Vec<Vec<u8>> {
     ];
     let mut out = Vec::new();
     for o in options {
-        let mut f = Formatter::new(o).unwrap();
+        let f = Formatter::new(o).unwrap();
         for a in alert_model::samples::alerts() {
             let mut buf = Vec::new();
             f.format(&a, &mut buf);

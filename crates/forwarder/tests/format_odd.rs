@@ -21,7 +21,7 @@ fn an_unreadable_event_is_one_marked_message_in_every_format() {
     let raw = br#"{"id":"da1","lastUpdateTime":"2026-11-20T08:14:05.3966667Z","title":"x|y=z\n] [a@1 b=\"c\"^","broken":tru}"#;
     let u = event_of(raw);
     for (name, format) in formats() {
-        let mut f = formatter(format, 8192);
+        let f = formatter(format, 8192);
         let mut out = Vec::new();
         f.format_unreadable(&u, &mut out);
         let line = String::from_utf8(out).unwrap();
@@ -82,7 +82,7 @@ proptest! {
         let t = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
         let u = unreadable(&raw, "value[0]: expected value".into(), t);
         for (_, format) in formats() {
-            let mut f = formatter(format, max);
+            let f = formatter(format, max);
             let mut out = Vec::new();
             f.format_unreadable(&u, &mut out);
             prop_assert!(out.len() <= max);

@@ -4,271 +4,138 @@
 //! ones (`loggedOnUsers`, `domains`, `registryValueName`). Unknown fields land in `extra` and are
 //! serialised back, so RFC 5424's JSON body never silently loses what the API adds.
 
-use serde::Serialize;
-use serde_json::{Map, Value};
-
-use crate::cursor::VersionKey;
+use crate::cursor::{FetchItem, VersionKey};
 use crate::de::{
     LenientI64, LenientList, LenientObject, LenientString, LenientStrings, LenientTime,
-    deserialize_keeping_unknown,
+    lenient_struct,
 };
 use crate::repair::Repair;
+use crate::source::ApiAlert;
 use crate::timestamp::Timestamp;
 
-/// One alert version as returned by `GET /api/alerts?$expand=evidence`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Alert {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incident_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub investigation_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assigned_to: Option<String>,
-    /// `UnSpecified`, `Informational`, `Low`, `Medium`, `High` (kept as text: new values must
-    /// not make an alert unparseable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classification: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub determination: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub investigation_state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detection_source: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detector_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_family_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threat_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert_creation_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_event_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_event_time: Option<Timestamp>,
-    /// The cursor field: every update of an alert moves it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_update_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolved_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub machine_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub computer_dns_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rbac_group_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aad_tenant_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mitre_techniques: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub related_user: Option<RelatedUser>,
-    /// Undocumented but present in real payloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logged_on_users: Option<Vec<LoggedOnUser>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comments: Option<Vec<Comment>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<Vec<Evidence>>,
-    /// Fields this model does not name (e.g. `domains`), kept verbatim; also the original of a
-    /// known field that came with an unexpected type (see [`Alert::write_json`]).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-    /// What lenient decoding repaired (empty for a clean alert); formats mark such alerts.
-    #[serde(skip)]
-    pub repairs: Vec<Repair>,
+lenient_struct! {
+    /// One alert version as returned by `GET /api/alerts?$expand=evidence`.
+    pub struct Alert {
+        pub id: Option<String> = "id" => LenientString,
+        pub incident_id: Option<i64> = "incidentId" => LenientI64,
+        pub investigation_id: Option<i64> = "investigationId" => LenientI64,
+        pub assigned_to: Option<String> = "assignedTo" => LenientString,
+        /// `UnSpecified`, `Informational`, `Low`, `Medium`, `High` (kept as text: new values must
+        /// not make an alert unparseable).
+        pub severity: Option<String> = "severity" => LenientString,
+        pub status: Option<String> = "status" => LenientString,
+        pub classification: Option<String> = "classification" => LenientString,
+        pub determination: Option<String> = "determination" => LenientString,
+        pub investigation_state: Option<String> = "investigationState" => LenientString,
+        pub detection_source: Option<String> = "detectionSource" => LenientString,
+        pub detector_id: Option<String> = "detectorId" => LenientString,
+        pub category: Option<String> = "category" => LenientString,
+        pub threat_family_name: Option<String> = "threatFamilyName" => LenientString,
+        pub threat_name: Option<String> = "threatName" => LenientString,
+        pub title: Option<String> = "title" => LenientString,
+        pub description: Option<String> = "description" => LenientString,
+        pub alert_creation_time: Option<Timestamp> = "alertCreationTime" => LenientTime,
+        pub first_event_time: Option<Timestamp> = "firstEventTime" => LenientTime,
+        pub last_event_time: Option<Timestamp> = "lastEventTime" => LenientTime,
+        /// The cursor field: every update of an alert moves it.
+        pub last_update_time: Option<Timestamp> = "lastUpdateTime" => LenientTime,
+        pub resolved_time: Option<Timestamp> = "resolvedTime" => LenientTime,
+        pub machine_id: Option<String> = "machineId" => LenientString,
+        pub computer_dns_name: Option<String> = "computerDnsName" => LenientString,
+        pub rbac_group_name: Option<String> = "rbacGroupName" => LenientString,
+        pub aad_tenant_id: Option<String> = "aadTenantId" => LenientString,
+        pub mitre_techniques: Option<Vec<String>> = "mitreTechniques" => LenientStrings,
+        pub related_user: Option<RelatedUser> = "relatedUser" => LenientObject<RelatedUser>,
+        /// Undocumented but present in real payloads.
+        pub logged_on_users: Option<Vec<LoggedOnUser>> = "loggedOnUsers" => LenientList<LoggedOnUser>,
+        pub comments: Option<Vec<Comment>> = "comments" => LenientList<Comment>,
+        pub evidence: Option<Vec<Evidence>> = "evidence" => LenientList<Evidence>,
+    }
+    extra {
+        /// What lenient decoding repaired (empty for a clean alert); formats mark such alerts.
+        #[serde(skip)]
+        pub repairs: Vec<Repair>,
+    }
 }
 
-/// `relatedUser`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RelatedUser {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain_name: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+lenient_struct! {
+    /// `relatedUser`.
+    pub struct RelatedUser {
+        pub user_name: Option<String> = "userName" => LenientString,
+        pub domain_name: Option<String> = "domainName" => LenientString,
+    }
 }
 
-/// An entry of the undocumented `loggedOnUsers` array.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LoggedOnUser {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain_name: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+lenient_struct! {
+    /// An entry of the undocumented `loggedOnUsers` array.
+    pub struct LoggedOnUser {
+        pub account_name: Option<String> = "accountName" => LenientString,
+        pub domain_name: Option<String> = "domainName" => LenientString,
+    }
 }
 
-/// An entry of `comments`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Comment {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_time: Option<Timestamp>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+lenient_struct! {
+    /// An entry of `comments`.
+    pub struct Comment {
+        pub comment: Option<String> = "comment" => LenientString,
+        pub created_by: Option<String> = "createdBy" => LenientString,
+        pub created_time: Option<Timestamp> = "createdTime" => LenientTime,
+    }
 }
 
-/// One evidence entity. Defender uses one flat type for every `entityType`; fields that do not
-/// apply are null.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entity_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence_creation_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha1: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process_command_line: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process_creation_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_process_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_process_creation_time: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_process_file_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_process_file_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_hive: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_value_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_value: Option<String>,
-    /// Undocumented but present in real payloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_value_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_sid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aad_user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_principal_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detection_status: Option<String>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+lenient_struct! {
+    /// One evidence entity. Defender uses one flat type for every `entityType`; fields that do not
+    /// apply are null.
+    pub struct Evidence {
+        pub entity_type: Option<String> = "entityType" => LenientString,
+        pub evidence_creation_time: Option<Timestamp> = "evidenceCreationTime" => LenientTime,
+        pub sha1: Option<String> = "sha1" => LenientString,
+        pub sha256: Option<String> = "sha256" => LenientString,
+        pub file_name: Option<String> = "fileName" => LenientString,
+        pub file_path: Option<String> = "filePath" => LenientString,
+        pub process_id: Option<i64> = "processId" => LenientI64,
+        pub process_command_line: Option<String> = "processCommandLine" => LenientString,
+        pub process_creation_time: Option<Timestamp> = "processCreationTime" => LenientTime,
+        pub parent_process_id: Option<i64> = "parentProcessId" => LenientI64,
+        pub parent_process_creation_time: Option<Timestamp> = "parentProcessCreationTime" => LenientTime,
+        pub parent_process_file_name: Option<String> = "parentProcessFileName" => LenientString,
+        pub parent_process_file_path: Option<String> = "parentProcessFilePath" => LenientString,
+        pub ip_address: Option<String> = "ipAddress" => LenientString,
+        pub url: Option<String> = "url" => LenientString,
+        pub registry_key: Option<String> = "registryKey" => LenientString,
+        pub registry_hive: Option<String> = "registryHive" => LenientString,
+        pub registry_value_type: Option<String> = "registryValueType" => LenientString,
+        pub registry_value: Option<String> = "registryValue" => LenientString,
+        /// Undocumented but present in real payloads.
+        pub registry_value_name: Option<String> = "registryValueName" => LenientString,
+        pub account_name: Option<String> = "accountName" => LenientString,
+        pub domain_name: Option<String> = "domainName" => LenientString,
+        pub user_sid: Option<String> = "userSid" => LenientString,
+        pub aad_user_id: Option<String> = "aadUserId" => LenientString,
+        pub user_principal_name: Option<String> = "userPrincipalName" => LenientString,
+        pub detection_status: Option<String> = "detectionStatus" => LenientString,
+    }
 }
 
-deserialize_keeping_unknown!(Alert {
-    id: "id" => LenientString,
-    incident_id: "incidentId" => LenientI64,
-    investigation_id: "investigationId" => LenientI64,
-    assigned_to: "assignedTo" => LenientString,
-    severity: "severity" => LenientString,
-    status: "status" => LenientString,
-    classification: "classification" => LenientString,
-    determination: "determination" => LenientString,
-    investigation_state: "investigationState" => LenientString,
-    detection_source: "detectionSource" => LenientString,
-    detector_id: "detectorId" => LenientString,
-    category: "category" => LenientString,
-    threat_family_name: "threatFamilyName" => LenientString,
-    threat_name: "threatName" => LenientString,
-    title: "title" => LenientString,
-    description: "description" => LenientString,
-    alert_creation_time: "alertCreationTime" => LenientTime,
-    first_event_time: "firstEventTime" => LenientTime,
-    last_event_time: "lastEventTime" => LenientTime,
-    last_update_time: "lastUpdateTime" => LenientTime,
-    resolved_time: "resolvedTime" => LenientTime,
-    machine_id: "machineId" => LenientString,
-    computer_dns_name: "computerDnsName" => LenientString,
-    rbac_group_name: "rbacGroupName" => LenientString,
-    aad_tenant_id: "aadTenantId" => LenientString,
-    mitre_techniques: "mitreTechniques" => LenientStrings,
-    related_user: "relatedUser" => LenientObject<RelatedUser>,
-    logged_on_users: "loggedOnUsers" => LenientList<LoggedOnUser>,
-    comments: "comments" => LenientList<Comment>,
-    evidence: "evidence" => LenientList<Evidence>,
-});
+impl ApiAlert for Alert {
+    const UPDATE_TIME_KEY: &'static str = "lastUpdateTime";
 
-deserialize_keeping_unknown!(RelatedUser {
-    user_name: "userName" => LenientString,
-    domain_name: "domainName" => LenientString,
-});
+    fn version_key(&self) -> Option<VersionKey> {
+        Alert::version_key(self)
+    }
 
-deserialize_keeping_unknown!(LoggedOnUser {
-    account_name: "accountName" => LenientString,
-    domain_name: "domainName" => LenientString,
-});
+    fn update_time(&self) -> Option<Timestamp> {
+        self.last_update_time
+    }
 
-deserialize_keeping_unknown!(Comment {
-    comment: "comment" => LenientString,
-    created_by: "createdBy" => LenientString,
-    created_time: "createdTime" => LenientTime,
-});
+    fn set_repairs(&mut self, repairs: Vec<Repair>) {
+        self.repairs = repairs;
+    }
 
-deserialize_keeping_unknown!(Evidence {
-    entity_type: "entityType" => LenientString,
-    evidence_creation_time: "evidenceCreationTime" => LenientTime,
-    sha1: "sha1" => LenientString,
-    sha256: "sha256" => LenientString,
-    file_name: "fileName" => LenientString,
-    file_path: "filePath" => LenientString,
-    process_id: "processId" => LenientI64,
-    process_command_line: "processCommandLine" => LenientString,
-    process_creation_time: "processCreationTime" => LenientTime,
-    parent_process_id: "parentProcessId" => LenientI64,
-    parent_process_creation_time: "parentProcessCreationTime" => LenientTime,
-    parent_process_file_name: "parentProcessFileName" => LenientString,
-    parent_process_file_path: "parentProcessFilePath" => LenientString,
-    ip_address: "ipAddress" => LenientString,
-    url: "url" => LenientString,
-    registry_key: "registryKey" => LenientString,
-    registry_hive: "registryHive" => LenientString,
-    registry_value_type: "registryValueType" => LenientString,
-    registry_value: "registryValue" => LenientString,
-    registry_value_name: "registryValueName" => LenientString,
-    account_name: "accountName" => LenientString,
-    domain_name: "domainName" => LenientString,
-    user_sid: "userSid" => LenientString,
-    aad_user_id: "aadUserId" => LenientString,
-    user_principal_name: "userPrincipalName" => LenientString,
-    detection_status: "detectionStatus" => LenientString,
-});
+    fn into_fetch_item(self) -> FetchItem {
+        FetchItem::Alert(Box::new(self))
+    }
+}
 
 impl Alert {
     /// `(id, lastUpdateTime)`: the identity of this alert version, if both are present.
@@ -283,11 +150,7 @@ impl Alert {
     /// original of each oddly typed field in `extra` as well; going through a `Value` map lets
     /// that original replace the typed copy (its keys then come out sorted).
     pub fn write_json<W: std::io::Write>(&self, w: W) -> serde_json::Result<()> {
-        if self.repairs.is_empty() {
-            serde_json::to_writer(w, self)
-        } else {
-            serde_json::to_writer(w, &serde_json::to_value(self)?)
-        }
+        crate::source::write_json(self, !self.repairs.is_empty(), w)
     }
 
     /// Evidence entries, or an empty slice when the API sent none or null.
@@ -299,6 +162,7 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn unknown_fields_are_kept_and_written_back() {

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
+use crate::graph::GraphAlert;
 use crate::timestamp::Timestamp;
 
 /// One alert version: `(id, lastUpdateTime)`.
@@ -32,8 +33,10 @@ pub struct Checkpoint {
 /// An item on the fetcher → pipeline channel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FetchItem {
-    /// A new alert version to forward.
+    /// A new alert version to forward (Defender for Endpoint `/api/alerts`).
     Alert(Box<Alert>),
+    /// A new alert version to forward (Microsoft Graph `alerts_v2`).
+    Graph(Box<GraphAlert>),
     /// An element that could not be read: forwarded as a marked event.
     Unreadable(Box<Unreadable>),
     /// Everything before this item makes `watermark` safe to commit once delivered.

@@ -352,11 +352,36 @@ impl<T> Field<Option<Vec<T>>> for LenientList<T> {
     }
 }
 
-/// `impl Deserialize` for a struct of optional fields plus `extra: Map<String, Value>`.
-/// Each field is `name: "jsonKey" => Type`, where `Type` deserialises leniently and implements
-/// [`Field`] for the field's type.
-macro_rules! deserialize_keeping_unknown {
-    ($ty:ident { $($field:ident : $key:literal => $via:ty),* $(,)? }) => {
+/// Declares a struct of optional fields plus `extra: Map<String, Value>` (unknown fields, kept
+/// and serialised back after the named ones) and its one-pass lenient `Deserialize`, from one
+/// list: `pub name: Option<T> = "jsonKey" => Via,` where `Via` deserialises leniently and
+/// implements [`Field`] for `Option<T>`. The JSON key is both the serialised name and the key
+/// read, so a field can no longer be declared in one place and forgotten in the other.
+/// Fields after `extra { … }` are plain (not read, e.g. `repairs`) and must say how serde treats
+/// them.
+macro_rules! lenient_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $ty:ident {
+            $($(#[$fmeta:meta])* pub $field:ident : $fty:ty = $key:literal => $via:ty,)*
+        }
+        $(extra { $($(#[$ometa:meta])* pub $ofield:ident : $oty:ty,)* })?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize)]
+        pub struct $ty {
+            $(
+                $(#[$fmeta])*
+                #[serde(rename = $key, skip_serializing_if = "Option::is_none")]
+                pub $field: $fty,
+            )*
+            /// Fields this model does not name, kept verbatim; also the original of a known
+            /// field that came with an unexpected type (crate::repair).
+            #[serde(flatten)]
+            pub extra: ::serde_json::Map<String, ::serde_json::Value>,
+            $($($(#[$ometa])* pub $ofield: $oty,)*)?
+        }
+
         impl<'de> ::serde::Deserialize<'de> for $ty {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 struct V;
@@ -381,7 +406,7 @@ macro_rules! deserialize_keeping_unknown {
                                     out.$field = v;
                                     if let Some(original) = odd {
                                         // Kept as it came: `extra` is serialised after the
-                                        // typed fields, so `Alert::write_json` shows this.
+                                        // typed fields, so `write_json` shows this.
                                         $crate::repair::note($crate::repair::Repair::Type($key));
                                         out.extra.insert(key.into_owned(), original);
                                     }
@@ -400,4 +425,4 @@ macro_rules! deserialize_keeping_unknown {
         }
     };
 }
-pub(crate) use deserialize_keeping_unknown;
+pub(crate) use lenient_struct;

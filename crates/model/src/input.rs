@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::alert::Alert;
+use crate::source::ApiAlert;
 
 /// Where in the input a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,13 @@ pub(crate) struct Page<'a> {
     value: Vec<&'a RawValue>,
 }
 
-/// Parses NDJSON, an API page or a bare array into one result per alert.
+/// Parses NDJSON, an API page or a bare array into one result per MDE alert.
 pub fn parse_alerts(input: &[u8]) -> Vec<Result<Alert, InputError>> {
+    parse_alerts_of(input)
+}
+
+/// [`parse_alerts`] for either source's alert type (`parse_alerts_of::<GraphAlert>`).
+pub fn parse_alerts_of<A: ApiAlert>(input: &[u8]) -> Vec<Result<A, InputError>> {
     let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
         return match serde_json::from_slice::<Vec<&RawValue>>(input) {
@@ -61,12 +67,12 @@ pub fn parse_alerts(input: &[u8]) -> Vec<Result<Alert, InputError>> {
     parse_ndjson(input)
 }
 
-fn parse_items(items: &[&RawValue]) -> Vec<Result<Alert, InputError>> {
+fn parse_items<A: ApiAlert>(items: &[&RawValue]) -> Vec<Result<A, InputError>> {
     items
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            crate::repair::parse_alert(raw.get().as_bytes()).map_err(|e| InputError {
+            crate::repair::parse_lenient(raw.get().as_bytes()).map_err(|e| InputError {
                 location: Location::Item(i),
                 message: describe(&e),
             })
@@ -74,7 +80,7 @@ fn parse_items(items: &[&RawValue]) -> Vec<Result<Alert, InputError>> {
         .collect()
 }
 
-fn parse_ndjson(input: &[u8]) -> Vec<Result<Alert, InputError>> {
+fn parse_ndjson<A: ApiAlert>(input: &[u8]) -> Vec<Result<A, InputError>> {
     input
         .split(|&b| b == b'\n')
         .enumerate()
@@ -84,10 +90,10 @@ fn parse_ndjson(input: &[u8]) -> Vec<Result<Alert, InputError>> {
 }
 
 /// One NDJSON line (its LF or CRLF, if any, is ignored).
-pub(crate) fn parse_line(line: &[u8], location: Location) -> Result<Alert, InputError> {
+pub(crate) fn parse_line<A: ApiAlert>(line: &[u8], location: Location) -> Result<A, InputError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    crate::repair::parse_alert(line).map_err(|e| InputError {
+    crate::repair::parse_lenient(line).map_err(|e| InputError {
         location,
         message: describe(&e),
     })

@@ -1,11 +1,15 @@
-//! The Defender for Endpoint alert model shared by `fetcher` and `forwarder`.
+//! The Defender alert models (Defender for Endpoint `/api/alerts` and Microsoft Graph
+//! `alerts_v2`) shared by `fetcher` and `forwarder`.
 //!
 //! The two halves of defender-syslog never import each other; they meet through a bounded
 //! channel of [`FetchItem`]s and the types in this crate:
 //!
 //! - [`timestamp`]: [`Timestamp`], a UTC instant parsed from Defender's 0–7 fractional digits
 //!   without losing precision.
-//! - [`alert`]: [`Alert`] and [`Evidence`], every field optional, unknown fields kept.
+//! - [`alert`]: [`Alert`] and [`Evidence`] (Defender for Endpoint), every field optional,
+//!   unknown fields kept.
+//! - [`graph`]: [`GraphAlert`] and [`GraphEvidence`] (Microsoft Graph `alerts_v2`), the same rules.
+//! - [`source`]: [`ApiAlert`], what both sources' alerts offer the fetcher and the pipeline.
 //! - [`input`]: reading alerts from NDJSON or an API page `{"value":[...]}`, one result per alert,
 //!   so one bad alert never hides the good ones next to it.
 //! - [`reader`]: [`AlertReader`], the same rules over a stream: NDJSON line by line in bounded
@@ -20,17 +24,21 @@
 pub mod alert;
 pub mod cursor;
 mod de;
+pub mod graph;
 pub mod input;
 pub mod reader;
 pub mod repair;
 pub mod samples;
+pub mod source;
 pub mod timestamp;
 
 pub use alert::{Alert, Comment, Evidence, LoggedOnUser, RelatedUser};
 pub use cursor::{
     Checkpoint, FetchItem, ResumePoint, UNREADABLE_KEY_PREFIX, Unreadable, VersionKey,
 };
-pub use input::{InputError, parse_alerts};
+pub use graph::{GraphAlert, GraphEvidence};
+pub use input::{InputError, parse_alerts, parse_alerts_of};
 pub use reader::AlertReader;
-pub use repair::{Repair, parse_alert, unreadable};
+pub use repair::{Repair, parse_alert, parse_lenient, unreadable, unreadable_of};
+pub use source::{AlertRef, ApiAlert};
 pub use timestamp::{Timestamp, TimestampError};

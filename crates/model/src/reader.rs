@@ -7,30 +7,39 @@
 use std::io::BufRead;
 
 use crate::alert::Alert;
-use crate::input::{InputError, Location, Page, parse_alerts, parse_line};
+use crate::input::{InputError, Location, Page, parse_alerts_of, parse_line};
+use crate::source::ApiAlert;
 
 /// An iterator of alerts (or located errors) read from `R`. An I/O error ends it with one error.
+/// `A` is the source's alert type: [`Alert`] (the default) or [`crate::GraphAlert`].
 #[derive(Debug)]
-pub struct AlertReader<R> {
+pub struct AlertReader<R, A = Alert> {
     inner: R,
-    mode: Mode,
+    mode: Mode<A>,
     /// 1-based number of the line in `buf` (NDJSON).
     line: usize,
     buf: Vec<u8>,
 }
 
 #[derive(Debug)]
-enum Mode {
+enum Mode<A> {
     Lines,
     /// The first line, already read, still to be returned.
     FirstLine,
-    Whole(std::vec::IntoIter<Result<Alert, InputError>>),
+    Whole(std::vec::IntoIter<Result<A, InputError>>),
     Done,
 }
 
 impl<R: BufRead> AlertReader<R> {
     /// Reads up to the first non-blank line to tell NDJSON from a page or an array.
-    pub fn new(mut inner: R) -> std::io::Result<AlertReader<R>> {
+    pub fn new(inner: R) -> std::io::Result<AlertReader<R>> {
+        Self::new_of(inner)
+    }
+}
+
+impl<R: BufRead, A: ApiAlert> AlertReader<R, A> {
+    /// [`AlertReader::new`] for either source's alert type.
+    pub fn new_of(mut inner: R) -> std::io::Result<AlertReader<R, A>> {
         let mut seen = Vec::new();
         let mut line = 0usize;
         let mut buf = Vec::new();
@@ -57,7 +66,7 @@ impl<R: BufRead> AlertReader<R> {
         inner.read_to_end(&mut seen)?;
         Ok(AlertReader {
             inner,
-            mode: Mode::Whole(parse_alerts(&seen).into_iter()),
+            mode: Mode::Whole(parse_alerts_of(&seen).into_iter()),
             line: 0,
             buf: Vec::new(),
         })
@@ -76,8 +85,8 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
-impl<R: BufRead> Iterator for AlertReader<R> {
-    type Item = Result<Alert, InputError>;
+impl<R: BufRead, A: ApiAlert> Iterator for AlertReader<R, A> {
+    type Item = Result<A, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.mode {
@@ -123,7 +132,7 @@ mod tests {
         let streamed = AlertReader::new(std::io::Cursor::new(input))
             .unwrap()
             .collect();
-        (streamed, parse_alerts(input))
+        (streamed, crate::parse_alerts(input))
     }
 
     #[test]

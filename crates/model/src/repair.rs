@@ -15,6 +15,7 @@ use std::fmt;
 
 use crate::alert::Alert;
 use crate::cursor::{UNREADABLE_KEY_PREFIX, Unreadable, VersionKey};
+use crate::source::ApiAlert;
 use crate::timestamp::Timestamp;
 
 /// One kind of repair made while reading an alert.
@@ -66,9 +67,14 @@ pub(crate) fn note(r: Repair) {
     });
 }
 
-/// Parses one alert element leniently (see the module docs); `Err` only for bytes that are not
-/// a JSON object at all (a syntax error, a duplicate known field, an array…).
+/// Parses one MDE alert element leniently (see the module docs); `Err` only for bytes that are
+/// not a JSON object at all (a syntax error, a duplicate known field, an array…).
 pub fn parse_alert(bytes: &[u8]) -> Result<Alert, serde_json::Error> {
+    parse_lenient(bytes)
+}
+
+/// [`parse_alert`] for either source's alert type.
+pub fn parse_lenient<A: ApiAlert>(bytes: &[u8]) -> Result<A, serde_json::Error> {
     let mut repairs = Vec::new();
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => Cow::Borrowed(t),
@@ -85,11 +91,11 @@ pub fn parse_alert(bytes: &[u8]) -> Result<Alert, serde_json::Error> {
         None => text,
     };
     NOTES.with(|n| *n.borrow_mut() = Some(Vec::new()));
-    let parsed = serde_json::from_str::<Alert>(&text);
+    let parsed = serde_json::from_str::<A>(&text);
     let noted = NOTES.with(|n| n.borrow_mut().take()).unwrap_or_default();
     let mut alert = parsed?;
     repairs.extend(noted);
-    alert.repairs = repairs;
+    alert.set_repairs(repairs);
     Ok(alert)
 }
 
@@ -156,10 +162,20 @@ pub fn fix_lone_surrogates(text: &str) -> Option<String> {
 /// `lastUpdateTime` recovered from the raw bytes where they can be, the raw text cut to
 /// [`Unreadable::MAX_RAW`]. `fallback_time` keys it in the dedup set when no time is readable.
 pub fn unreadable(bytes: &[u8], error: String, fallback_time: Timestamp) -> Unreadable {
+    unreadable_of::<Alert>(bytes, error, fallback_time)
+}
+
+/// [`unreadable`] for an element of source `A`'s API: the time is recovered from
+/// [`ApiAlert::UPDATE_TIME_KEY`].
+pub fn unreadable_of<A: ApiAlert>(
+    bytes: &[u8],
+    error: String,
+    fallback_time: Timestamp,
+) -> Unreadable {
     let text = String::from_utf8_lossy(bytes);
     let id = recover_string_field(&text, "id");
     let last_update_time =
-        recover_string_field(&text, "lastUpdateTime").and_then(|t| Timestamp::parse(&t).ok());
+        recover_string_field(&text, A::UPDATE_TIME_KEY).and_then(|t| Timestamp::parse(&t).ok());
     let tag = match &id {
         Some(id) => id.clone(),
         None => {

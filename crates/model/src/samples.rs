@@ -14,6 +14,19 @@ pub fn alerts() -> Vec<crate::Alert> {
         .collect()
 }
 
+/// Synthetic Microsoft Graph `alerts_v2` alerts, NDJSON (samples/generate_graph.py): the shape of
+/// the public documentation sample, several products (`serviceSource`) and evidence types,
+/// unknown evidence types and enum values, a tie on `lastUpdateDateTime`, one hostile alert.
+pub const GRAPH_ALERTS_NDJSON: &str = include_str!("../samples/graph_alerts.ndjson");
+
+/// The Graph samples parsed (see [`alerts`] for why a failure cannot happen at run time).
+pub fn graph_alerts() -> Vec<crate::GraphAlert> {
+    crate::parse_alerts_of(GRAPH_ALERTS_NDJSON.as_bytes())
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -24,5 +37,18 @@ mod tests {
             assert!(r.is_ok(), "{r:?}");
         }
         assert_eq!(super::alerts().len(), all.len());
+    }
+
+    #[test]
+    fn every_graph_sample_parses_cleanly() {
+        let all =
+            crate::parse_alerts_of::<crate::GraphAlert>(super::GRAPH_ALERTS_NDJSON.as_bytes());
+        assert!(all.len() >= 8);
+        for r in &all {
+            let a = r.as_ref().unwrap();
+            assert!(a.repairs.is_empty(), "{:?}: {:?}", a.id, a.repairs);
+            assert!(a.version_key().is_some());
+        }
+        assert_eq!(super::graph_alerts().len(), all.len());
     }
 }

@@ -27,7 +27,7 @@ pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exit
         _ => DEFAULT_LEEF_DELIMITER,
     };
     opts.format = Format::from_kind(args.format, args.leef_version, delimiter);
-    let mut formatter =
+    let formatter =
         Formatter::new(opts).map_err(|e| crate::usage_error(format!("preview: {e}")))?;
 
     let (name, bytes) = read_input(&args.input)?;

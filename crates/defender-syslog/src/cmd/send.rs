@@ -219,7 +219,7 @@ async fn deliver(
 ) -> Option<String> {
     let Queue { rx, done, taken } = queue;
     let queued: &AtomicU64 = taken;
-    let mut formatter = formatter.clone();
+    let formatter = formatter.clone();
     let transport = match Transport::start_prepared(name, transport_cfg.clone()) {
         Ok(t) => t,
         Err(e) => return Some(format!("transport: {e}")),

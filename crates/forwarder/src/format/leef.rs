@@ -6,33 +6,23 @@
 //! header fields get the same treatment. EventID = the alert's `detectorId` (stable per detection
 //! rule, the QID-map key together with `cat`), or `DefenderAlert` when absent.
 
-use std::borrow::Cow;
-
-use alert_model::{Alert, Timestamp};
-
 use super::LeefVersion;
 use super::fields;
 use super::text::{cut, push_replaced};
-
-pub const VENDOR: &str = "Microsoft";
-pub const PRODUCT: &str = "Defender for Endpoint";
-/// The Defender API version our mapping follows.
-pub const PRODUCT_VERSION: &str = "1.0";
-/// EventID when the alert has no `detectorId`.
-pub const DEFAULT_EVENT_ID: &str = "DefenderAlert";
+use super::vendor::{DEFAULT_EVENT_ID, PRODUCT, PRODUCT_VERSION, VENDOR};
+use super::view::AlertView;
 
 pub fn write(
     version: LeefVersion,
     delimiter: char,
-    alert: &Alert,
+    alert: &impl AlertView,
     truncated: bool,
     out: &mut Vec<u8>,
 ) {
     let delim = header_start(version, delimiter, out);
     let bad = ['|', delim];
     let event_id = alert
-        .detector_id
-        .as_deref()
+        .detector_id()
         .filter(|s| !s.is_empty())
         .unwrap_or(DEFAULT_EVENT_ID);
     push_replaced(out, &cut(event_id, 255).0, &bad);
@@ -50,90 +40,11 @@ pub fn write(
         out.push(b'=');
         push_replaced(out, value, &bad);
     };
-    let ms = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.unix_millis().to_string()));
-    let ts = |t: &Option<Timestamp>| t.map(|t| Cow::Owned(t.to_string()));
-    // Borrowed wherever the alert holds the text: no per-field copy.
-    let s = fields::text;
-    let n = |o: &Option<i64>| o.map(|n| Cow::Owned(n.to_string()));
-    let file = fields::file_evidence(alert);
-    let ips: Vec<&str> = fields::evidence_ips(alert).collect();
-    let user = alert.related_user.as_ref();
-    let attrs: [(&str, Option<Cow<'_, str>>); 35] = [
-        ("devTime", ms(&alert.last_update_time)),
-        (
-            "sev",
-            fields::leef_severity(alert).map(|s| Cow::Owned(s.to_string())),
-        ),
-        ("cat", s(&alert.category)),
-        (
-            "usrName",
-            user.and_then(|u| u.user_name.as_deref())
-                .map(|u| cut(u, 255).0),
-        ),
-        (
-            "domain",
-            user.and_then(|u| u.domain_name.as_deref())
-                .map(Cow::Borrowed),
-        ),
-        ("resource", s(&alert.computer_dns_name)),
-        ("dst", ips.first().map(|s| Cow::Borrowed(*s))),
-        ("url", fields::evidence_url(alert).map(Cow::Borrowed)),
-        ("alertId", s(&alert.id)),
-        ("lastUpdateTime", ts(&alert.last_update_time)),
-        ("title", s(&alert.title)),
-        ("severity", s(&alert.severity)),
-        ("status", s(&alert.status)),
-        ("classification", s(&alert.classification)),
-        ("determination", s(&alert.determination)),
-        ("detectionSource", s(&alert.detection_source)),
-        ("threatName", s(&alert.threat_name)),
-        ("threatFamilyName", s(&alert.threat_family_name)),
-        ("incidentId", n(&alert.incident_id)),
-        ("investigationId", n(&alert.investigation_id)),
-        ("investigationState", s(&alert.investigation_state)),
-        ("assignedTo", s(&alert.assigned_to)),
-        ("machineId", s(&alert.machine_id)),
-        ("rbacGroupName", s(&alert.rbac_group_name)),
-        ("aadTenantId", s(&alert.aad_tenant_id)),
-        ("mitreTechniques", fields::mitre(alert).map(Cow::Owned)),
-        ("alertCreationTime", ts(&alert.alert_creation_time)),
-        ("firstEventTime", ts(&alert.first_event_time)),
-        ("lastEventTime", ts(&alert.last_event_time)),
-        ("resolvedTime", ts(&alert.resolved_time)),
-        (
-            "fileName",
-            file.and_then(|e| e.file_name.as_deref()).map(Cow::Borrowed),
-        ),
-        (
-            "filePath",
-            file.and_then(|e| e.file_path.as_deref()).map(Cow::Borrowed),
-        ),
-        (
-            "sha1",
-            file.and_then(|e| e.sha1.as_deref()).map(Cow::Borrowed),
-        ),
-        (
-            "sha256",
-            file.and_then(|e| e.sha256.as_deref()).map(Cow::Borrowed),
-        ),
-        (
-            "evidenceIps",
-            (ips.len() > 1).then(|| Cow::Owned(ips.join(","))),
-        ),
-    ];
-    for (k, v) in attrs {
-        if let Some(v) = v {
-            attr(k, &v);
-        }
-    }
-    attr("evidenceCount", &alert.evidence().len().to_string());
-    if let Some(link) = fields::portal_link(alert, truncated) {
-        attr("portalUrl", &link);
-    }
-    if let Some(r) = fields::repaired(alert) {
+    alert.leef_attrs(truncated, &mut attr);
+    if let Some(r) = fields::repaired(alert.repairs()) {
         attr("repaired", &r);
     }
-    if let Some(d) = &alert.description {
+    if let Some(d) = alert.description() {
         attr("description", d);
     }
     if truncated {

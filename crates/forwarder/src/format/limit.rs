@@ -9,7 +9,7 @@
 //!
 //! Each cut value ends in `…`, and the message carries a `truncated` marker.
 
-use alert_model::Alert;
+use alert_model::{Alert, GraphAlert};
 
 use super::text::cut;
 
@@ -56,20 +56,34 @@ pub const LEVELS: &[Level] = &[
     minimal(true),
 ];
 
+/// Cuts `s` to `max` bytes (with `…`) when both are present.
+fn shorten(s: &mut Option<String>, max: Option<usize>) {
+    if let (Some(v), Some(max)) = (s.as_mut(), max) {
+        let (c, was) = cut(v, max);
+        if was {
+            *v = c.into_owned();
+        }
+    }
+}
+
+/// At most 8 entries of a list of strings (MITRE techniques, tags), each cut to `max`.
+fn shorten_list(m: &mut Option<Vec<String>>, max: usize) {
+    if let Some(m) = m.as_mut() {
+        m.truncate(8);
+        for t in m.iter_mut() {
+            let mut o = Some(std::mem::take(t));
+            shorten(&mut o, Some(max));
+            *t = o.unwrap_or_default();
+        }
+    }
+}
+
 /// A copy of `alert` cut according to `l`.
 pub fn apply(alert: &Alert, l: &Level) -> Alert {
     let mut a = alert.clone();
     if l.drop_evidence {
         a.evidence = None;
     }
-    let shorten = |s: &mut Option<String>, max: Option<usize>| {
-        if let (Some(v), Some(max)) = (s.as_mut(), max) {
-            let (c, was) = cut(v, max);
-            if was {
-                *v = c.into_owned();
-            }
-        }
-    };
     shorten(&mut a.description, l.description_max);
     if let Some(max) = l.value_max {
         for s in [
@@ -97,14 +111,7 @@ pub fn apply(alert: &Alert, l: &Level) -> Alert {
             shorten(&mut u.domain_name, Some(max));
             u.extra.clear();
         }
-        if let Some(m) = a.mitre_techniques.as_mut() {
-            m.truncate(8);
-            for t in m.iter_mut() {
-                let mut o = Some(std::mem::take(t));
-                shorten(&mut o, Some(max));
-                *t = o.unwrap_or_default();
-            }
-        }
+        shorten_list(&mut a.mitre_techniques, max);
         a.logged_on_users = None;
         a.comments = None;
         // Unknown fields may be anything; at this level they are dropped from the JSON body.
@@ -117,6 +124,60 @@ pub fn apply(alert: &Alert, l: &Level) -> Alert {
             severity: a.severity,
             title: a.title,
             ..Alert::default()
+        };
+    }
+    if l.cut_id {
+        shorten(&mut a.id, Some(64));
+    }
+    a
+}
+
+/// [`apply`] for a Graph alert: the same levels, Graph's fields.
+pub fn apply_graph(alert: &GraphAlert, l: &Level) -> GraphAlert {
+    let mut a = alert.clone();
+    if l.drop_evidence {
+        a.evidence = None;
+    }
+    shorten(&mut a.description, l.description_max);
+    shorten(&mut a.recommended_actions, l.description_max);
+    if let Some(max) = l.value_max {
+        for s in [
+            &mut a.provider_alert_id,
+            &mut a.incident_id,
+            &mut a.status,
+            &mut a.severity,
+            &mut a.classification,
+            &mut a.determination,
+            &mut a.service_source,
+            &mut a.detection_source,
+            &mut a.product_name,
+            &mut a.detector_id,
+            &mut a.tenant_id,
+            &mut a.title,
+            &mut a.category,
+            &mut a.assigned_to,
+            &mut a.alert_web_url,
+            &mut a.incident_web_url,
+            &mut a.actor_display_name,
+            &mut a.threat_display_name,
+            &mut a.threat_family_name,
+            &mut a.alert_policy_id,
+        ] {
+            shorten(s, Some(max));
+        }
+        shorten_list(&mut a.mitre_techniques, max);
+        shorten_list(&mut a.system_tags, max);
+        a.comments = None;
+        // Unknown fields may be anything; at this level they are dropped from the JSON body.
+        a.extra.clear();
+    }
+    if l.minimal {
+        a = GraphAlert {
+            id: a.id,
+            last_update_date_time: a.last_update_date_time,
+            severity: a.severity,
+            title: a.title,
+            ..GraphAlert::default()
         };
     }
     if l.cut_id {

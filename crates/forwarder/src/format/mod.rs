@@ -9,20 +9,29 @@
 //! - `text`: escaping and replacement of hostile characters.
 //! - `names`: the config / CLI spellings of the choices ([`FormatKind`], [`LeefVersion`], [`MsgBody`]).
 //! - [`unreadable`]: the event sent for a page element that cannot be read at all.
+//! - `view`: what the writers need from an alert of either source; `mde` and `graph` say where
+//!   each field of an MDE / Graph `alerts_v2` alert goes; [`vendor`]: the LEEF/CEF header
+//!   identity.
 //!
 //! Every message is one line: no raw CR, LF or NUL ever leaves a formatter, and no value can
 //! forge a second field or a second event. docs/formats.md maps every field.
 
 pub mod cef;
 mod fields;
+mod graph;
 pub mod leef;
 mod limit;
+mod mde;
 mod names;
 pub mod rfc5424;
 mod text;
 pub mod unreadable;
+pub mod vendor;
+mod view;
 
-use alert_model::{Alert, Unreadable};
+use alert_model::{Alert, AlertRef, GraphAlert, Unreadable};
+
+use view::AlertView;
 
 pub use names::{DEFAULT_LEEF_DELIMITER, FormatKind, UnknownName};
 
@@ -108,11 +117,10 @@ pub enum FormatError {
     MaxBytes(usize),
 }
 
-/// A validated formatter for one destination. Reuses its scratch buffers across alerts.
+/// A validated formatter for one destination.
 #[derive(Debug, Clone)]
 pub struct Formatter {
     opts: FormatOptions,
-    scratch: Vec<u8>,
 }
 
 impl Formatter {
@@ -156,19 +164,35 @@ impl Formatter {
         if opts.max_message_bytes < MIN_MESSAGE_BYTES {
             return Err(FormatError::MaxBytes(opts.max_message_bytes));
         }
-        Ok(Self {
-            opts,
-            scratch: Vec::with_capacity(4096),
-        })
+        Ok(Self { opts })
     }
 
     pub fn options(&self) -> &FormatOptions {
         &self.opts
     }
 
-    /// Appends exactly one message for `alert` to `out`: no framing, one line, at most
-    /// `max_message_bytes` bytes. Cuts the least important content first when it must.
-    pub fn format(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+    /// Appends exactly one message for a Defender for Endpoint `alert` to `out`: no framing,
+    /// one line, at most `max_message_bytes` bytes. Cuts the least important content first
+    /// when it must.
+    pub fn format(&self, alert: &Alert, out: &mut Vec<u8>) {
+        self.format_view(alert, out);
+    }
+
+    /// [`Formatter::format`] for a Microsoft Graph `alerts_v2` alert: the same rules, the
+    /// identity fields in the same places (docs/formats.md).
+    pub fn format_graph(&self, alert: &GraphAlert, out: &mut Vec<u8>) {
+        self.format_view(alert, out);
+    }
+
+    /// [`Formatter::format`] or [`Formatter::format_graph`], by the alert's source.
+    pub fn format_ref(&self, alert: AlertRef<'_>, out: &mut Vec<u8>) {
+        match alert {
+            AlertRef::Mde(a) => self.format_view(a, out),
+            AlertRef::Graph(a) => self.format_view(a, out),
+        }
+    }
+
+    fn format_view<A: AlertView>(&self, alert: &A, out: &mut Vec<u8>) {
         let max = self.opts.max_message_bytes;
         let start = out.len();
         self.render(alert, false, true, out);
@@ -177,7 +201,7 @@ impl Formatter {
         }
         for level in limit::LEVELS {
             out.truncate(start);
-            let cut = limit::apply(alert, level);
+            let cut = alert.cut(level);
             self.render(&cut, true, !level.minimal, out);
             if out.len() - start <= max {
                 return;
@@ -194,15 +218,13 @@ impl Formatter {
 
     /// Appends one "unreadable alert" event (see [`unreadable`]): same header, cap and
     /// escaping rules as an alert.
-    pub fn format_unreadable(&mut self, u: &Unreadable, out: &mut Vec<u8>) {
+    pub fn format_unreadable(&self, u: &Unreadable, out: &mut Vec<u8>) {
         unreadable::write(&self.opts, u, out);
     }
 
-    fn render(&mut self, alert: &Alert, truncated: bool, body: bool, out: &mut Vec<u8>) {
+    fn render<A: AlertView>(&self, alert: &A, truncated: bool, body: bool, out: &mut Vec<u8>) {
         match self.opts.format {
-            Format::Rfc5424 => {
-                rfc5424::write(&self.opts, alert, truncated, body, &mut self.scratch, out)
-            }
+            Format::Rfc5424 => rfc5424::write(&self.opts, alert, truncated, body, out),
             Format::Leef { version, delimiter } => {
                 rfc5424::write_header(&self.opts, alert, out);
                 out.extend_from_slice(b" - ");

@@ -2,18 +2,16 @@
 //!
 //! - PRI = facility × 8 + a severity mapped from Defender's (High 2, Medium 3, Low 4,
 //!   Informational 6, other 5).
-//! - TIMESTAMP = the alert's `lastUpdateTime` (this version's time), six fractional digits, `Z`.
+//! - TIMESTAMP = the alert's `lastUpdateTime` (Graph: `lastUpdateDateTime`), this version's
+//!   time, six fractional digits, `Z`.
 //! - MSGID `ALERT`; PROCID `-`.
 //! - One SD-ELEMENT with the key fields (docs/formats.md lists them); `"` `\` `]` escaped.
 //! - MSG: the alert as compact JSON (lossless: unknown fields included; JSON escapes every
 //!   control character) or a summary line. No BOM: MSG-ANY, as most collectors expect.
 
-use std::borrow::Cow;
-
-use alert_model::Alert;
-
 use super::fields;
 use super::text::{push_replaced, push_sd_value};
+use super::view::AlertView;
 use super::{FormatOptions, MsgBody};
 
 /// APP-NAME of every message.
@@ -22,11 +20,11 @@ pub const APP_NAME: &str = "defender-syslog";
 pub const MSGID: &str = "ALERT";
 
 /// Writes `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID` (no trailing space).
-pub fn write_header(opts: &FormatOptions, alert: &Alert, out: &mut Vec<u8>) {
+pub fn write_header(opts: &FormatOptions, alert: &impl AlertView, out: &mut Vec<u8>) {
     write_header_with(
         opts,
-        fields::syslog_severity(alert),
-        alert.last_update_time.or(alert.alert_creation_time),
+        fields::syslog_severity(alert.severity()),
+        alert.update_time().or(alert.created_time()),
         MSGID,
         out,
     );
@@ -62,10 +60,9 @@ pub fn write_header_with(
 /// A whole RFC 5424 message; without `body`, no MSG (the last resort of truncation).
 pub fn write(
     opts: &FormatOptions,
-    alert: &Alert,
+    alert: &impl AlertView,
     truncated: bool,
     body: bool,
-    scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
     write_header(opts, alert, out);
@@ -79,9 +76,8 @@ pub fn write(
         MsgBody::Json => {
             // Straight into `out`; serialising our own model into a Vec cannot fail (no maps
             // with non-string keys), but if it did, what was written is taken back.
-            let _ = scratch;
             let mark = out.len();
-            if alert.write_json(&mut *out).is_err() {
+            if alert.write_json(out).is_err() {
                 out.truncate(mark);
                 out.extend_from_slice(b"{}");
             }
@@ -90,7 +86,7 @@ pub fn write(
     }
 }
 
-fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<u8>) {
+fn write_sd(opts: &FormatOptions, alert: &impl AlertView, truncated: bool, out: &mut Vec<u8>) {
     out.push(b'[');
     out.extend_from_slice(opts.sd_id.as_bytes());
     let mut param = |name: &str, value: &str| {
@@ -100,48 +96,29 @@ fn write_sd(opts: &FormatOptions, alert: &Alert, truncated: bool, out: &mut Vec<
         push_sd_value(out, value);
         out.push(b'"');
     };
-    let s = fields::text;
-    let t = |o: &Option<alert_model::Timestamp>| o.map(|t| Cow::Owned(t.to_string()));
-    let n = |o: &Option<i64>| o.map(|n| Cow::Owned(n.to_string()));
-    let entries: [(&str, Option<Cow<'_, str>>); 17] = [
-        ("id", s(&alert.id)),
-        ("lastUpdateTime", t(&alert.last_update_time)),
-        ("severity", s(&alert.severity)),
-        ("status", s(&alert.status)),
-        ("category", s(&alert.category)),
-        ("title", s(&alert.title)),
-        ("detectionSource", s(&alert.detection_source)),
-        ("computerDnsName", s(&alert.computer_dns_name)),
-        ("incidentId", n(&alert.incident_id)),
-        ("classification", s(&alert.classification)),
-        ("determination", s(&alert.determination)),
-        ("assignedTo", s(&alert.assigned_to)),
-        ("threatName", s(&alert.threat_name)),
-        ("mitreTechniques", fields::mitre(alert).map(Cow::Owned)),
-        ("alertCreationTime", t(&alert.alert_creation_time)),
-        ("repaired", fields::repaired(alert).map(Cow::Owned)),
-        ("truncated", truncated.then_some(Cow::Borrowed("true"))),
-    ];
-    for (name, value) in entries {
-        if let Some(v) = value {
-            param(name, &v);
-        }
+    alert.sd_params(&mut param);
+    if let Some(r) = fields::repaired(alert.repairs()) {
+        param("repaired", &r);
+    }
+    if truncated {
+        param("truncated", "true");
     }
     out.push(b']');
 }
 
-fn write_summary(alert: &Alert, out: &mut Vec<u8>) {
-    let or = |o: &Option<String>, d: &'static str| o.clone().unwrap_or_else(|| d.to_owned());
+fn write_summary(alert: &impl AlertView, out: &mut Vec<u8>) {
+    let or = |o: Option<&str>, d: &'static str| o.unwrap_or(d).to_owned();
+    let [category, device, status] = alert.summary_fields();
     let line = format!(
         "{} {} alert \"{}\" on {} (status {}, id {}, lastUpdateTime {})",
-        or(&alert.severity, "Unknown-severity"),
-        or(&alert.category, "uncategorised"),
-        or(&alert.title, "untitled"),
-        or(&alert.computer_dns_name, "no device"),
-        or(&alert.status, "unknown"),
-        or(&alert.id, "-"),
+        or(alert.severity_text(), "Unknown-severity"),
+        or(category, "uncategorised"),
+        or(alert.title(), "untitled"),
+        or(device, "no device"),
+        or(status, "unknown"),
+        or(alert.id(), "-"),
         alert
-            .last_update_time
+            .update_time()
             .map(|t| t.to_string())
             .unwrap_or_else(|| "-".into()),
     );

@@ -14,9 +14,10 @@
 
 use alert_model::Unreadable;
 
-use super::leef::{self, PRODUCT, PRODUCT_VERSION, VENDOR};
+use super::leef;
 use super::rfc5424::write_header_with;
 use super::text::{cut, push_cef_ext, push_cef_header, push_replaced, push_sd_value, put};
+use super::vendor::{PRODUCT, PRODUCT_VERSION, VENDOR};
 use super::{Format, FormatOptions};
 
 /// RFC 5424 MSGID of unreadable-alert events.
