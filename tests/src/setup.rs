@@ -7,6 +7,7 @@ use sim::collector::Collector;
 use sim::defender::{MockDefender, MockOptions};
 use sim::external::Running;
 use sim::pki::{PkiFiles, TestPki};
+use sim::setup::{SimApi, SimConfig, SimDestination};
 
 use crate::oracle::Fmt;
 
@@ -41,7 +42,7 @@ pub struct World {
     pub mock: MockDefender,
     pub pki: TestPki,
     pub files: PkiFiles,
-    api_ca: PathBuf,
+    api: SimApi,
 }
 
 impl World {
@@ -54,14 +55,13 @@ impl World {
         let mock = MockDefender::start(opts).await.unwrap();
         let pki = TestPki::new().unwrap();
         let files = pki.write_to(dir.path()).unwrap();
-        let api_ca = dir.path().join("api-ca.pem");
-        std::fs::write(&api_ca, mock.ca_pem()).unwrap();
+        let api = SimApi::of(&mock, dir.path()).unwrap();
         World {
             dir,
             mock,
             pki,
             files,
-            api_ca,
+            api,
         }
     }
 
@@ -117,64 +117,35 @@ impl World {
     /// The config text for these destinations (short intervals for tests). `extra_defender`
     /// lines go into `[defender]`.
     pub fn config_text(&self, dests: &[Dest], extra_defender: &str) -> String {
-        let m = &self.mock;
-        let mut s = format!(
-            r#"[defender]
-tenant_id = "{tenant}"
-client_id = "{client}"
-client_secret = "{secret}"
-api_url = "{api}"
-login_url = "{login}"
-ca_file = "{api_ca}"
-poll_interval = "500ms"
-page_size = 40
-overlap = "30s"
-initial_lookback = "10m"
-request_timeout = "10s"
-{extra_defender}
+        self.sim_config(dests)
+            .defender_lines(extra_defender)
+            .to_toml()
+    }
 
-[state]
-directory = "{state}"
-
-[log]
-level = "info"
-stats_interval = "1s"
-"#,
-            tenant = m.tenant_id,
-            client = m.client_id,
-            secret = m.client_secret,
-            api = m.base_url(),
-            login = m.login_url(),
-            api_ca = self.api_ca.display(),
-            state = self.state_dir().display(),
-        );
+    /// The config of [`World::config_text`] as a builder, for a test to change a key.
+    pub fn sim_config(&self, dests: &[Dest]) -> SimConfig {
+        let mut config = SimConfig::new(&self.api, &self.state_dir())
+            .defender("poll_interval", "500ms")
+            .defender("page_size", 40)
+            .defender("overlap", "30s")
+            .defender("initial_lookback", "10m")
+            .defender("request_timeout", "10s")
+            .log("level", "info")
+            .log("stats_interval", "1s");
         for d in dests {
-            s.push_str(&format!(
-                r#"
-[[destination]]
-name = "{name}"
-format = "{format}"
-transport = "tls"
-addresses = ["{addr}"]
-server_name = "localhost"
-ca_file = "{ca}"
-use_system_roots = false
-connect_timeout = "2s"
-"#,
-                name = d.name,
-                format = d.format.config_name(),
-                addr = d.address,
-                ca = self.files.ca.display(),
-            ));
+            let mut dest = SimDestination::tls(
+                &d.name,
+                d.format.config_name(),
+                std::slice::from_ref(&d.address),
+                &self.files.ca,
+            )
+            .set("connect_timeout", "2s");
             if d.mtls {
-                s.push_str(&format!(
-                    "client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
-                    self.files.client_cert.display(),
-                    self.files.client_key.display()
-                ));
+                dest = dest.client_cert(&self.files);
             }
+            config = config.destination(dest);
         }
-        s
+        config
     }
 
     /// Writes the config to [`World::config_path`] and returns the path.

@@ -258,13 +258,14 @@ async fn a_persistent_unreadable_element_never_pins_the_cursor() {
         dests.push(Dest::new("rsyslog", Fmt::Leef, r.address()).mtls());
     }
     let config = w.config_path();
-    let text = w
-        .config_text(&dests, "")
-        // Two destinations share the tenant's budget: 2 s polls leave it half free.
-        .replace("poll_interval = \"500ms\"", "poll_interval = \"2s\"")
-        .replace("page_size = 40", "page_size = 1000");
     let port = scrape::free_port();
-    std::fs::write(&config, text + &scrape::metrics_section(port, "5m")).unwrap();
+    w.sim_config(&dests)
+        // Two destinations share the tenant's budget: 2 s polls leave it half free.
+        .defender("poll_interval", "2s")
+        .defender("page_size", 1000)
+        .section(&scrape::metrics_section(port, "5m"))
+        .write(&config)
+        .unwrap();
     let mut d = Daemon::start(&config, &w.log_path());
 
     // 10 alerts/s for several minutes; every second, how long each batch took to arrive.

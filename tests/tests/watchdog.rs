@@ -71,11 +71,11 @@ impl Notify {
 
 /// Config with a short stall bound (and a request timeout below it, as validation requires).
 fn start(w: &World, c: &sim::collector::Collector, port: u16, env: &[(&str, &str)]) -> Daemon {
-    let text = w
-        .config_text(&[Dest::new("siem", Fmt::Cef, c.address())], "")
-        .replace("request_timeout = \"10s\"", "request_timeout = \"2s\"")
-        + &scrape::metrics_section(port, "3s");
-    e2e::setup::write(&w.config_path(), &text);
+    w.sim_config(&[Dest::new("siem", Fmt::Cef, c.address())])
+        .defender("request_timeout", "2s")
+        .section(&scrape::metrics_section(port, "3s"))
+        .write(&w.config_path())
+        .unwrap();
     Daemon::start_with_env(&w.config_path(), &w.log_path(), env)
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sim::defender::{MockDefender, MockOptions};
+use sim::setup::SimApi;
 
 #[derive(Debug, Parser)]
 #[command(about = "End-to-end benchmarks of defender-syslog (run and send)")]
@@ -157,16 +158,7 @@ async fn backlog(mut a: Args) -> anyhow::Result<()> {
     .await
     .context("simulated Defender API")?;
     let (collector, pki) = world::collector(dir.path(), a.quick).await?;
-    let api_ca = dir.path().join("api-ca.pem");
-    std::fs::write(&api_ca, mock.ca_pem())?;
-    let api = world::Api {
-        tenant: mock.tenant_id.clone(),
-        client: mock.client_id.clone(),
-        secret: mock.client_secret.clone(),
-        url: mock.base_url(),
-        login: mock.login_url(),
-        ca_file: api_ca,
-    };
+    let api = SimApi::of(&mock, dir.path()).context("writing the API CA")?;
     let config = world::config(
         dir.path(),
         &api,
@@ -214,7 +206,7 @@ async fn backlog(mut a: Args) -> anyhow::Result<()> {
     let target = usize::try_from(a.alerts)?;
     let siem_port = collector.addr().port();
     let api_port = api
-        .url
+        .api_url
         .rsplit(':')
         .next()
         .and_then(|p| p.split('/').next())
@@ -329,12 +321,13 @@ async fn send(mut a: Args) -> anyhow::Result<()> {
     let bytes = world::write_ndjson(&input, a.alerts)?;
     let floor = parse_floor(&input, a.alerts)?;
     let (collector, pki) = world::collector(dir.path(), a.quick).await?;
-    let api = world::Api {
-        tenant: "00000000-0000-4000-8000-000000000001".into(),
-        client: "00000000-0000-4000-8000-000000000002".into(),
-        secret: "unused-by-send".into(),
-        url: "https://127.0.0.1:9".into(),
-        login: "https://127.0.0.1:9".into(),
+    // `send` never contacts the API; the config must still name one.
+    let api = SimApi {
+        tenant_id: "00000000-0000-4000-8000-000000000001".into(),
+        client_id: "00000000-0000-4000-8000-000000000002".into(),
+        client_secret: "unused-by-send".into(),
+        api_url: "https://127.0.0.1:9".into(),
+        login_url: "https://127.0.0.1:9".into(),
         ca_file: pki.ca.clone(),
     };
     let config = world::config(

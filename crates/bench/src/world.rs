@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use sim::defender::store::Body;
 use sim::defender::{Generated, Store};
 use sim::pki::{PkiFiles, TestPki};
+use sim::setup::{SimApi, SimConfig, SimDestination};
 
 /// The generated backlog: `count` alerts spread over the last 22 hours, oldest first, all
 /// inside the daemon's 24 h `initial_lookback`.
@@ -55,44 +56,26 @@ pub async fn collector(
     Ok((c, files))
 }
 
-/// What the config needs to know about the simulated API (`send` never contacts it).
-pub struct Api {
-    pub tenant: String,
-    pub client: String,
-    pub secret: String,
-    pub url: String,
-    pub login: String,
-    pub ca_file: PathBuf,
-}
-
+/// The subject's config: one TLS destination `siem` in `format` to `collector`.
 pub fn config(
     dir: &Path,
-    api: &Api,
+    api: &SimApi,
     format: &str,
     collector: &str,
     pki: &PkiFiles,
     page_size: u32,
 ) -> anyhow::Result<PathBuf> {
     let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\n\
-             login_url = \"{}\"\nca_file = \"{}\"\npoll_interval = \"1s\"\npage_size = {page_size}\n\
-             initial_lookback = \"24h\"\n\n\
-             [[destination]]\nname = \"siem\"\nformat = \"{format}\"\ntransport = \"tls\"\naddresses = [\"{collector}\"]\n\
-             server_name = \"localhost\"\nca_file = \"{}\"\nuse_system_roots = false\nmax_message_bytes = 65536\n\n\
-             [state]\ndirectory = \"{}\"\n\n[log]\nlevel = \"warn\"\n",
-            api.tenant,
-            api.client,
-            api.secret,
-            api.url,
-            api.login,
-            api.ca_file.display(),
-            pki.ca.display(),
-            dir.join("state").display()
-        ),
-    )?;
+    SimConfig::new(api, &dir.join("state"))
+        .defender("poll_interval", "1s")
+        .defender("page_size", page_size)
+        .defender("initial_lookback", "24h")
+        .destination(
+            SimDestination::tls("siem", format, &[collector.to_owned()], &pki.ca)
+                .set("max_message_bytes", 65536),
+        )
+        .log("level", "warn")
+        .write(&path)?;
     Ok(path)
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use alert_model::Timestamp;
 use sim::defender::{Generated, MockDefender, MockOptions};
 use sim::pki::TestPki;
+use sim::setup::{SimApi, SimConfig, SimDestination};
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -54,29 +55,16 @@ fn main() {
         opts.recv_buffer = Some(64 * 1024);
         let collector = sim::collector::start(opts).await.unwrap();
         collector.pause_reading();
-        let api_ca = dir.path().join("api-ca.pem");
-        std::fs::write(&api_ca, mock.ca_pem()).unwrap();
+        let api = SimApi::of(&mock, dir.path()).unwrap();
         let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\n\
-                 ca_file = \"{}\"\npoll_interval = \"1s\"\npage_size = {page}\ninitial_lookback = \"24h\"\n\n\
-                 [[destination]]\nname = \"siem\"\nformat = \"cef\"\ntransport = \"tls\"\naddresses = [\"{}\"]\n\
-                 server_name = \"localhost\"\nca_file = \"{}\"\nuse_system_roots = false\n\n\
-                 [state]\ndirectory = \"{}\"\n\n[log]\nlevel = \"warn\"\n",
-                mock.tenant_id,
-                mock.client_id,
-                mock.client_secret,
-                mock.base_url(),
-                mock.login_url(),
-                api_ca.display(),
-                collector.address(),
-                files.ca.display(),
-                dir.path().join("state").display()
-            ),
-        )
-        .unwrap();
+        SimConfig::new(&api, &dir.path().join("state"))
+            .defender("poll_interval", "1s")
+            .defender("page_size", page)
+            .defender("initial_lookback", "24h")
+            .destination(SimDestination::tls("siem", "cef", &[collector.address()], &files.ca))
+            .log("level", "warn")
+            .write(&config)
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_defender-syslog"))
             .args(["run", "--config"])
             .arg(&config)

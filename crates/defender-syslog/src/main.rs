@@ -6,7 +6,8 @@
 //! - `config`: the TOML file + environment + secrets, validated into `config::Config`.
 //! - `state`: persisted cursors, written atomically.
 //! - `daemon`: pollers and pipelines per destination; `pipeline`: channel → format → transport →
-//!   cursor commits; `logging`: journald / text / JSON.
+//!   cursor commits; `deliver`: format → transport → delivered count (`run` and `send` share
+//!   it); `logging`: journald / text / JSON.
 //! - `health`: progress / idle / stall per destination, for `/healthz` and the watchdog;
 //!   `metrics`: the Prometheus endpoint.
 //! - `hostname`: the default RFC 5424 HOSTNAME; `reload`: the daemon's verdict for `systemctl reload`.
@@ -19,6 +20,7 @@ mod cmd;
 mod config;
 mod daemon;
 mod deadletter;
+mod deliver;
 mod health;
 mod hostname;
 mod logging;

@@ -15,20 +15,28 @@
 //!
 //! An unreadable element from the poller is forwarded as a marked event, appended to the
 //! dead-letter file and logged once at ERROR with its id.
+//!
+//! The commit rule itself is `alert_model::cursor::CommitTracker` (pure, property-tested);
+//! formatting and sending is [`crate::deliver::Delivery`], shared with `send`; writing the
+//! state file is `commits`. This module is the async shell that drives them.
 
-use std::collections::{HashSet, VecDeque};
+mod commits;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use alert_model::{Checkpoint, FetchItem, ResumePoint, Timestamp, VersionKey};
+use alert_model::cursor::CommitTracker;
+use alert_model::{FetchItem, ResumePoint, Timestamp, Unreadable};
 use forwarder::format::Formatter;
 use forwarder::transport::Transport;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::deadletter::DeadLetter;
+use crate::deliver::{Delivery, Message};
 use crate::state::StateStore;
+use commits::Commits;
 
 /// Counters of one pipeline, read by the summary line, `/metrics` and the health check.
 #[derive(Debug, Default)]
@@ -67,16 +75,6 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
 /// Minimum time between two state-file writes while running (shutdown always writes).
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 
-/// Longest wait between two attempts at a failing commit.
-const COMMIT_RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// Whether the state file can be written, and when to try again if not.
-#[derive(Debug, Default)]
-struct CommitHealth {
-    failures: u32,
-    retry_at: Option<tokio::time::Instant>,
-}
-
 pub struct Pipeline {
     pub name: String,
     pub formatter: Formatter,
@@ -91,125 +89,159 @@ impl Pipeline {
     /// Runs until `shutdown` or until the poller closes the channel; then drains within
     /// [`DRAIN_GRACE`] and commits what was delivered.
     pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<FetchItem>,
+        self,
+        rx: mpsc::Receiver<FetchItem>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let mut delivered_rx = self.transport.delivered();
-        let mut delivered_keys: HashSet<VersionKey> = self.resume.delivered.drain(..).collect();
-        let mut committed = self.resume.watermark;
-        // (sequence number, key) of messages sent and not yet known delivered.
-        let mut pending: VecDeque<(u64, Option<VersionKey>)> = VecDeque::new();
-        // (messages sent before it, checkpoint) not yet safe.
-        let mut checkpoints: VecDeque<(u64, Checkpoint)> = VecDeque::new();
-        let mut sent: u64 = 0;
-        let mut safe: Option<Timestamp> = None;
-        let mut pruned_at: Option<Timestamp> = None;
-        // One buffer for every message: the transport copies each into its frame.
-        let mut msg = Vec::with_capacity(4096);
+        let mut shell = Shell {
+            tracker: CommitTracker::new(self.resume, self.overlap),
+            delivery: Delivery::new(self.formatter, self.transport),
+            commits: Commits::new(&self.name, self.store.clone(), self.stats.clone()),
+            dead_letter: DeadLetter::new(self.store.dir(), &self.name),
+            name: self.name,
+            stats: self.stats,
+        };
+        shell.forward(rx, &shutdown).await?;
+        shell.drain().await;
+        Ok(())
+    }
+}
+
+/// A running pipeline: what it tracks, how it sends, where it commits.
+struct Shell {
+    name: String,
+    tracker: CommitTracker,
+    delivery: Delivery,
+    commits: Commits,
+    dead_letter: DeadLetter,
+    stats: Arc<PipelineStats>,
+}
+
+/// Whether the loop goes on after a turn.
+enum Turn {
+    Go,
+    Stop,
+}
+
+impl Shell {
+    /// The loop: items from the poller, delivery reports and commit ticks, until shutdown or
+    /// the end of the channel.
+    async fn forward(
+        &mut self,
+        mut rx: mpsc::Receiver<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut delivered_rx = self.delivery.delivered();
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let wedge_after: Option<u64> = std::env::var(WEDGE_HOOK).ok().and_then(|v| v.parse().ok());
         self.stats
             .active_unix_ms
             .store(now_unix_ms(), Ordering::Relaxed);
-        // Keys delivered since the last commit: they are persisted even if `safe` is unchanged.
-        let mut dirty = false;
-        let mut health = CommitHealth::default();
-        let dead_letter = DeadLetter::new(self.store.dir(), &self.name);
-
         loop {
-            tokio::select! {
+            let turn = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => Turn::Stop,
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
                     self.stats.last_delivery_unix.store(now_unix_ms() / 1000, Ordering::Relaxed);
-                    dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
-                    self.prune(&mut delivered_keys, safe, &mut pruned_at);
+                    self.tracker.delivered(d);
+                    Turn::Go
                 }
-                _ = tick.tick() => {
-                    self.stats.active_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
-                    if wedge_after.is_some_and(|n| self.stats.forwarded.load(Ordering::Relaxed) >= n) {
-                        tracing::warn!(destination = %self.name, "test hook: pipeline wedged");
-                        shutdown.cancelled().await;
-                        break;
-                    }
-                    let due = health.retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
-                    if due && (dirty || (safe.is_some() && safe != committed)) {
-                        let w = safe.or(committed);
-                        if self.try_commit(w, &mut delivered_keys, &mut health) {
-                            committed = w;
-                            dirty = false;
-                        }
-                    }
-                }
+                _ = tick.tick() => self.on_tick(wedge_after, shutdown).await,
                 item = rx.recv() => {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
                     match item {
-                        None => break,
-                        Some(item @ (FetchItem::Alert(_) | FetchItem::Graph(_))) => {
-                            let Some(alert) = item.alert() else { continue };
-                            msg.clear();
-                            self.formatter.format_ref(alert, &mut msg);
-                            self.stats.in_send.store(true, Ordering::Relaxed);
-                            let seq = tokio::select! {
-                                r = self.transport.send_bytes(&msg) => r,
-                                () = shutdown.cancelled() => break,
-                            };
-                            self.stats.in_send.store(false, Ordering::Relaxed);
-                            let seq = seq?;
-                            sent = seq + 1;
-                            pending.push_back((seq, alert.version_key()));
-                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Some(FetchItem::Unreadable(u)) => {
-                            msg.clear();
-                            self.formatter.format_unreadable(&u, &mut msg);
-                            let seq = tokio::select! {
-                                r = self.transport.send_bytes(&msg) => r?,
-                                () = shutdown.cancelled() => break,
-                            };
-                            sent = seq + 1;
-                            pending.push_back((seq, Some(u.key.clone())));
-                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
-                            let kept = match dead_letter.append(&self.name, &u) {
-                                Ok(()) => dead_letter.path().display().to_string(),
-                                Err(e) => format!("not written: {e}"),
-                            };
-                            tracing::error!(
-                                destination = %self.name,
-                                id = %u.id.as_deref().unwrap_or("(not recoverable)"),
-                                last_update_time = %u.last_update_time.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
-                                error = %u.error,
-                                raw_bytes = u.raw_len,
-                                dead_letter = %kept,
-                                "UNREADABLE ALERT {}: the Defender API served an element that cannot be read even leniently; \
-                                 forwarded as an \"unreadable alert\" event (raw element included), kept in the dead-letter file; the cursor moves on",
-                                u.id.as_deref().unwrap_or("(id not recoverable)"),
-                            );
-                        }
-                        Some(FetchItem::Checkpoint(cp)) => {
-                            checkpoints.push_back((sent, cp));
-                            let d = *delivered_rx.borrow();
-                            dirty |= advance(d, &mut pending, &mut checkpoints, &mut delivered_keys, &mut safe);
-                            self.prune(&mut delivered_keys, safe, &mut pruned_at);
-                        }
+                        None => Turn::Stop,
+                        Some(item) => self.on_item(item, &delivered_rx, shutdown).await?,
                     }
                 }
+            };
+            if let Turn::Stop = turn {
+                return Ok(());
             }
         }
+    }
 
-        // Drain: wait for what is in flight, then commit exactly what was delivered.
-        let report = self.transport.shutdown(DRAIN_GRACE).await;
-        dirty |= advance(
-            report.delivered,
-            &mut pending,
-            &mut checkpoints,
-            &mut delivered_keys,
-            &mut safe,
+    /// Liveness, the wedge test hook, and the scheduled commit.
+    async fn on_tick(&mut self, wedge_after: Option<u64>, shutdown: &CancellationToken) -> Turn {
+        self.stats
+            .active_unix_ms
+            .store(now_unix_ms(), Ordering::Relaxed);
+        if wedge_after.is_some_and(|n| self.stats.forwarded.load(Ordering::Relaxed) >= n) {
+            tracing::warn!(destination = %self.name, "test hook: pipeline wedged");
+            shutdown.cancelled().await;
+            return Turn::Stop;
+        }
+        self.commits.on_schedule(&mut self.tracker);
+        Turn::Go
+    }
+
+    async fn on_item(
+        &mut self,
+        item: FetchItem,
+        delivered: &watch::Receiver<u64>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Turn> {
+        match item {
+            FetchItem::Alert(_) | FetchItem::Graph(_) => match item.alert() {
+                Some(alert) => self.send(Message::Alert(alert), shutdown).await,
+                None => Ok(Turn::Go),
+            },
+            FetchItem::Unreadable(u) => {
+                let turn = self.send(Message::Unreadable(&u), shutdown).await?;
+                if let Turn::Go = turn {
+                    self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+                    self.keep_unreadable(&u);
+                }
+                Ok(turn)
+            }
+            FetchItem::Checkpoint(cp) => {
+                // The latest count, seen by the loop or not: a checkpoint after an empty page
+                // (nothing in flight before it) is safe at once.
+                self.tracker.delivered(*delivered.borrow());
+                self.tracker.checkpoint(cp);
+                Ok(Turn::Go)
+            }
+        }
+    }
+
+    /// Hands `m` to the transport; stops at shutdown while waiting for room in its buffer.
+    async fn send(&mut self, m: Message<'_>, shutdown: &CancellationToken) -> anyhow::Result<Turn> {
+        self.stats.in_send.store(true, Ordering::Relaxed);
+        let seq = tokio::select! {
+            r = self.delivery.push(m) => r,
+            () = shutdown.cancelled() => return Ok(Turn::Stop),
+        };
+        self.stats.in_send.store(false, Ordering::Relaxed);
+        self.tracker.sent(seq?, m.key());
+        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        Ok(Turn::Go)
+    }
+
+    /// The dead-letter file and the one ERROR line of an unreadable element just forwarded.
+    fn keep_unreadable(&self, u: &Unreadable) {
+        let kept = match self.dead_letter.append(&self.name, u) {
+            Ok(()) => self.dead_letter.path().display().to_string(),
+            Err(e) => format!("not written: {e}"),
+        };
+        tracing::error!(
+            destination = %self.name,
+            id = %u.id.as_deref().unwrap_or("(not recoverable)"),
+            last_update_time = %u.last_update_time.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            error = %u.error,
+            raw_bytes = u.raw_len,
+            dead_letter = %kept,
+            "UNREADABLE ALERT {}: the Defender API served an element that cannot be read even leniently; \
+             forwarded as an \"unreadable alert\" event (raw element included), kept in the dead-letter file; the cursor moves on",
+            u.id.as_deref().unwrap_or("(id not recoverable)"),
         );
+    }
+
+    /// After the loop: waits for what is in flight, then commits exactly what was delivered.
+    async fn drain(mut self) {
+        let report = self.delivery.finish(DRAIN_GRACE).await;
+        self.tracker.delivered(report.delivered);
         if report.undelivered > 0 {
             tracing::warn!(
                 destination = %self.name,
@@ -217,161 +249,19 @@ impl Pipeline {
                 "Stopped with messages not acknowledged by the collector; they are sent again after restart."
             );
         }
-        if dirty || (safe.is_some() && safe != committed) {
-            // One attempt, whatever the backoff says: this is the last chance.
-            health.retry_at = None;
-            self.try_commit(safe.or(committed), &mut delivered_keys, &mut health);
-        }
+        // One attempt, whatever the backoff says: this is the last chance.
+        self.commits.write(&mut self.tracker);
         tracing::info!(destination = %self.name, delivered = report.delivered, "Pipeline stopped.");
-        Ok(())
     }
-
-    /// Drops delivered keys that fell below `safe - overlap`: no later commit can need them
-    /// (the safe watermark only grows). Done once per new safe watermark, so between two
-    /// commits the set holds about a page of keys, not everything delivered meanwhile.
-    fn prune(
-        &self,
-        keys: &mut HashSet<VersionKey>,
-        safe: Option<Timestamp>,
-        pruned_at: &mut Option<Timestamp>,
-    ) {
-        if let Some(s) = safe
-            && safe != *pruned_at
-        {
-            let floor = s.saturating_sub(self.overlap);
-            keys.retain(|k| k.last_update_time >= floor);
-            *pruned_at = safe;
-        }
-    }
-
-    /// [`Self::commit`], keeping the pipeline running when the state file cannot be written:
-    /// the first failure is logged at ERROR (later ones at debug), retries back off, and the
-    /// first success after failures is logged. True when the cursor was written.
-    fn try_commit(
-        &self,
-        watermark: Option<Timestamp>,
-        keys: &mut HashSet<VersionKey>,
-        health: &mut CommitHealth,
-    ) -> bool {
-        match self.commit(watermark, keys) {
-            Ok(()) => {
-                if health.failures > 0 {
-                    tracing::info!(destination = %self.name, failed_attempts = health.failures,
-                        "The cursor is saved again: the state file could be written.");
-                }
-                *health = CommitHealth::default();
-                true
-            }
-            Err(e) => {
-                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                health.failures += 1;
-                let wait = Duration::from_secs(1)
-                    .saturating_mul(1 << health.failures.min(5))
-                    .min(COMMIT_RETRY_MAX);
-                health.retry_at = Some(tokio::time::Instant::now() + wait);
-                if health.failures == 1 {
-                    tracing::error!(destination = %self.name, error = %e, retry_max_s = COMMIT_RETRY_MAX.as_secs(),
-                        "Cannot save the cursor: forwarding goes on, the file on disk keeps the last saved cursor \
-                         (a crash now means more duplicates, never a loss); retrying with backoff. Free space or fix the state directory.");
-                } else {
-                    tracing::debug!(destination = %self.name, error = %e, failures = health.failures, "cursor save failed again");
-                }
-                false
-            }
-        }
-    }
-
-    /// Persists `watermark` and the delivered keys still inside the overlap window (all of
-    /// them while there is no watermark yet: the poller then reaches back `initial_lookback`).
-    fn commit(
-        &self,
-        watermark: Option<Timestamp>,
-        keys: &mut HashSet<VersionKey>,
-    ) -> Result<(), crate::state::StateError> {
-        if let Some(w) = watermark {
-            let floor = w.saturating_sub(self.overlap);
-            keys.retain(|k| k.last_update_time >= floor);
-        }
-        let mut delivered: Vec<VersionKey> = keys.iter().cloned().collect();
-        delivered.sort();
-        self.store.save(
-            &self.name,
-            &ResumePoint {
-                watermark,
-                delivered,
-            },
-        )?;
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        if let Some(w) = watermark {
-            let secs = u64::try_from(w.unix_millis() / 1000).unwrap_or(0);
-            self.stats.committed_unix.store(secs, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-}
-
-/// Moves everything the transport reports delivered (`d` = count of messages delivered in
-/// order) from `pending` to `delivered_keys`, and every checkpoint it covers to `safe`.
-/// True if a key was added.
-fn advance(
-    d: u64,
-    pending: &mut VecDeque<(u64, Option<VersionKey>)>,
-    checkpoints: &mut VecDeque<(u64, Checkpoint)>,
-    delivered_keys: &mut HashSet<VersionKey>,
-    safe: &mut Option<Timestamp>,
-) -> bool {
-    let mut added = false;
-    while pending.front().is_some_and(|(seq, _)| *seq < d) {
-        if let Some((_, Some(key))) = pending.pop_front() {
-            added |= delivered_keys.insert(key);
-        }
-    }
-    while checkpoints.front().is_some_and(|(before, _)| *before <= d) {
-        if let Some((_, cp)) = checkpoints.pop_front() {
-            // Watermarks never go back (the poller promises it; this keeps the file honest).
-            if safe.is_none_or(|s| cp.watermark > s) {
-                *safe = Some(cp.watermark);
-            }
-        }
-    }
-    added
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alert_model::Checkpoint;
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
-    }
-
-    fn key(id: &str, t: &str) -> VersionKey {
-        VersionKey {
-            id: id.into(),
-            last_update_time: ts(t),
-        }
-    }
-
-    #[test]
-    fn a_checkpoint_is_safe_only_when_everything_before_it_is_delivered() {
-        let mut pending = VecDeque::from([
-            (0, Some(key("a", "2026-01-01T00:00:01Z"))),
-            (1, Some(key("b", "2026-01-01T00:00:02Z"))),
-        ]);
-        let mut cps = VecDeque::from([(
-            2,
-            Checkpoint {
-                watermark: ts("2026-01-01T00:00:02Z"),
-            },
-        )]);
-        let mut keys = HashSet::new();
-        let mut safe = None;
-        advance(1, &mut pending, &mut cps, &mut keys, &mut safe);
-        assert_eq!(safe, None, "message 1 is not delivered yet");
-        assert_eq!(keys.len(), 1);
-        advance(2, &mut pending, &mut cps, &mut keys, &mut safe);
-        assert_eq!(safe, Some(ts("2026-01-01T00:00:02Z")));
-        assert_eq!(keys.len(), 2);
     }
 
     /// A held watermark (every checkpoint repeats W while later alerts are delivered) must not
@@ -442,28 +332,5 @@ mod tests {
         let f = store.load("t").unwrap().unwrap();
         assert_eq!(f.resume.delivered.len(), 6);
         assert_eq!(f.resume.watermark, Some(held.watermark));
-    }
-
-    #[test]
-    fn an_empty_page_checkpoint_is_safe_at_once_and_watermarks_never_go_back() {
-        let mut pending = VecDeque::new();
-        let mut cps = VecDeque::from([
-            (
-                0,
-                Checkpoint {
-                    watermark: ts("2026-01-01T00:00:05Z"),
-                },
-            ),
-            (
-                0,
-                Checkpoint {
-                    watermark: ts("2026-01-01T00:00:03Z"),
-                },
-            ),
-        ]);
-        let mut keys = HashSet::new();
-        let mut safe = None;
-        advance(0, &mut pending, &mut cps, &mut keys, &mut safe);
-        assert_eq!(safe, Some(ts("2026-01-01T00:00:05Z")));
     }
 }

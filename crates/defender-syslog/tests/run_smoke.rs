@@ -11,6 +11,7 @@ use std::time::Duration;
 use alert_model::{Timestamp, VersionKey};
 use sim::defender::{MockDefender, MockOptions};
 use sim::pki::TestPki;
+use sim::setup::{SimApi, SimConfig, SimDestination};
 
 fn spawn(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_defender-syslog"))
@@ -60,52 +61,22 @@ async fn alerts_flow_sigterm_commits_and_restart_resumes() {
     ))
     .await
     .unwrap();
-    let api_ca = dir.path().join("api-ca.pem");
-    std::fs::write(&api_ca, mock.ca_pem()).unwrap();
+    let api = SimApi::of(&mock, dir.path()).unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[defender]
-tenant_id = "{tenant}"
-client_id = "{client}"
-client_secret = "{secret}"
-api_url = "{api}"
-login_url = "{login}"
-ca_file = "{api_ca}"
-poll_interval = "300ms"
-overlap = "1m"
-initial_lookback = "1h"
-
-[[destination]]
-name = "siem"
-format = "rfc5424"
-transport = "tls"
-addresses = ["{collector}"]
-server_name = "localhost"
-ca_file = "{ca}"
-use_system_roots = false
-
-[state]
-directory = "{state}"
-
-[log]
-level = "info"
-stats_interval = "1s"
-"#,
-            tenant = mock.tenant_id,
-            client = mock.client_id,
-            secret = mock.client_secret,
-            api = mock.base_url(),
-            login = mock.login_url(),
-            api_ca = api_ca.display(),
-            collector = collector.address(),
-            ca = files.ca.display(),
-            state = dir.path().join("state").display(),
-        ),
-    )
-    .unwrap();
+    SimConfig::new(&api, &dir.path().join("state"))
+        .defender("poll_interval", "300ms")
+        .defender("overlap", "1m")
+        .defender("initial_lookback", "1h")
+        .destination(SimDestination::tls(
+            "siem",
+            "rfc5424",
+            &[collector.address()],
+            &files.ca,
+        ))
+        .log("level", "info")
+        .log("stats_interval", "1s")
+        .write(&config)
+        .unwrap();
 
     let mut child = spawn(&config);
     assert!(
@@ -187,27 +158,15 @@ async fn check_online_reports_every_row_and_fails_on_a_dead_collector() {
         .local_addr()
         .unwrap()
         .to_string();
-    let api_ca = dir.path().join("api-ca.pem");
-    std::fs::write(&api_ca, mock.ca_pem()).unwrap();
-    let write = |addresses: &str| {
+    let api = SimApi::of(&mock, dir.path()).unwrap();
+    let write = |addresses: &[String]| {
         let config = dir.path().join("check.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\nca_file = \"{}\"\n\n\
-                 [[destination]]\nname = \"siem\"\nformat = \"cef\"\ntransport = \"tls\"\naddresses = [{addresses}]\nserver_name = \"localhost\"\n\
-                 ca_file = \"{}\"\nuse_system_roots = false\nconnect_timeout = \"2s\"\n\n[state]\ndirectory = \"{}\"\n",
-                mock.tenant_id,
-                mock.client_id,
-                mock.client_secret,
-                mock.base_url(),
-                mock.login_url(),
-                api_ca.display(),
-                files.ca.display(),
-                dir.path().join("state").display(),
-            ),
-        )
-        .unwrap();
+        let dest =
+            SimDestination::tls("siem", "cef", addresses, &files.ca).set("connect_timeout", "2s");
+        SimConfig::new(&api, &dir.path().join("state"))
+            .destination(dest)
+            .write(&config)
+            .unwrap();
         config
     };
     let run = |config: std::path::PathBuf| {
@@ -218,7 +177,7 @@ async fn check_online_reports_every_row_and_fails_on_a_dead_collector() {
             .output()
             .unwrap()
     };
-    let good = write(&format!("\"{}\"", collector.address()));
+    let good = write(&[collector.address()]);
     let out = tokio::task::spawn_blocking(move || run(good))
         .await
         .unwrap();
@@ -237,7 +196,7 @@ async fn check_online_reports_every_row_and_fails_on_a_dead_collector() {
         "the secret must not be printed"
     );
 
-    let bad = write(&format!("\"{}\", \"{dead}\"", collector.address()));
+    let bad = write(&[collector.address(), dead.clone()]);
     let out = tokio::task::spawn_blocking(move || run(bad)).await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{text}");

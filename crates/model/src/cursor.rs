@@ -9,9 +9,13 @@
 //! 3. The pipeline commits a checkpoint only when the transport reports every message before
 //!    it as delivered. It persists a [`ResumePoint`]: that watermark plus the versions it has
 //!    seen delivered at or after `watermark - overlap`, so that after a restart the fetcher's
-//!    overlap re-read does not forward them again.
+//!    overlap re-read does not forward them again. [`CommitTracker`] is that rule.
+
+mod commit;
 
 use serde::{Deserialize, Serialize};
+
+pub use commit::{Commit, CommitTracker};
 
 use crate::alert::Alert;
 use crate::graph::GraphAlert;

@@ -10,6 +10,7 @@
 //! - [`external`]: launchers for real collectors (rsyslog, syslog-ng) on loopback.
 //! - [`parse`]: strict LEEF and CEF parsers written from the specs (formats.md), independent
 //!   of the forwarder's formatters.
+//! - [`setup`]: the `config.toml` of a simulated setup (mock API, collectors, state directory).
 #![forbid(unsafe_code)]
 
 pub mod collector;
@@ -17,6 +18,7 @@ pub mod defender;
 pub mod external;
 pub mod parse;
 pub mod pki;
+pub mod setup;
 
 /// Tells the person running the tests that a check did not run, on the real stderr: libtest
 /// captures `eprintln!` of passing tests, which would hide the notice.

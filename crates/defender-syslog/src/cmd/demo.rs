@@ -18,6 +18,7 @@ use anyhow::Context;
 use sim::collector::Collector;
 use sim::defender::{MockDefender, MockOptions};
 use sim::pki::TestPki;
+use sim::setup::{SimApi, SimConfig, SimDestination};
 use tokio_util::sync::CancellationToken;
 
 use forwarder::format::FormatKind;
@@ -165,50 +166,24 @@ fn write_config(
     collector_ca: &Path,
     format: FormatKind,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let api_ca = dir.join("api-ca.pem");
-    std::fs::write(&api_ca, mock.ca_pem()).context("writing the API CA")?;
-    let toml = format!(
-        r#"# Written by `defender-syslog demo`: a simulated Defender API and an embedded collector.
-[defender]
-tenant_id = "{tenant}"
-client_id = "{client}"
-client_secret = "{secret}"   # the simulator's throwaway secret
-api_url = "{api}"
-login_url = "{login}"
-ca_file = "{api_ca}"
-poll_interval = "2s"
-overlap = "1m"
-initial_lookback = "3650d"     # reach the dated sample alerts
-
-[[destination]]
-name = "demo-collector"
-format = "{format}"
-transport = "tls"
-addresses = ["{collector}"]
-server_name = "localhost"
-ca_file = "{ca}"
-use_system_roots = false
-hostname = "demo.defender-syslog.test"
-
-[state]
-directory = "{state}"
-
-[log]
-stats_interval = "30s"
-"#,
-        tenant = mock.tenant_id,
-        client = mock.client_id,
-        secret = mock.client_secret,
-        api = mock.base_url(),
-        login = mock.login_url(),
-        api_ca = api_ca.display(),
-        format = format_name(format),
-        collector = collector.address(),
-        ca = collector_ca.display(),
-        state = dir.join("state").display(),
-    );
+    let api = SimApi::of(mock, dir).context("writing the API CA")?;
+    let dest = SimDestination::tls(
+        "demo-collector",
+        format_name(format),
+        &[collector.address()],
+        collector_ca,
+    )
+    .set("hostname", "demo.defender-syslog.test");
+    let config = SimConfig::new(&api, &dir.join("state"))
+        .comment("Written by `defender-syslog demo`: a simulated Defender API and an embedded collector.")
+        .comment("client_secret is the simulator's throwaway secret; initial_lookback reaches the dated sample alerts.")
+        .defender("poll_interval", "2s")
+        .defender("overlap", "1m")
+        .defender("initial_lookback", "3650d")
+        .destination(dest)
+        .log("stats_interval", "30s");
     let path = dir.join("config.toml");
-    std::fs::write(&path, toml).context("writing the demo config")?;
+    config.write(&path).context("writing the demo config")?;
     Ok(path)
 }
 

@@ -12,13 +12,14 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use alert_model::{Alert, AlertReader};
+use alert_model::{Alert, AlertReader, AlertRef};
 use anyhow::Context;
 use forwarder::format::Formatter;
-use forwarder::transport::Transport;
-use tokio::sync::mpsc;
+use forwarder::transport::{Transport, TransportError};
+use tokio::sync::{mpsc, watch};
 
 use crate::config;
+use crate::deliver::{Delivery, Message};
 use forwarder::transport::PreparedTransport;
 
 /// How often progress is printed while a destination is still delivering.
@@ -219,61 +220,24 @@ async fn deliver(
 ) -> Option<String> {
     let Queue { rx, done, taken } = queue;
     let queued: &AtomicU64 = taken;
-    let formatter = formatter.clone();
     let transport = match Transport::start_prepared(name, transport_cfg.clone()) {
         Ok(t) => t,
         Err(e) => return Some(format!("transport: {e}")),
     };
-    let mut delivered = transport.delivered();
+    let mut delivery = Delivery::new(formatter.clone(), Arc::new(transport));
+    let mut delivered = delivery.delivered();
     let sender = async {
-        let mut msg = Vec::with_capacity(4096);
         while let Some(a) = rx.recv().await {
             queued.fetch_add(1, Relaxed);
-            msg.clear();
-            formatter.format(&a, &mut msg);
+            delivery.push(Message::Alert(AlertRef::Mde(&a))).await?;
             // Back to the reader thread, which frees it (see `read_into`).
             let _ = done.send(a);
-            transport.send_bytes(&msg).await?;
         }
-        Ok::<(), forwarder::transport::TransportError>(())
+        Ok(())
     };
-    tokio::pin!(sender);
-    // Sending waits while the in-flight buffer is full, so the stall clock runs meanwhile too;
-    // it does not run while everything taken so far is delivered (waiting for the reader).
-    let mut sending = true;
-    let mut last = *delivered.borrow();
-    let mut progress = tokio::time::interval(PROGRESS_EVERY);
-    progress.tick().await;
-    let mut stalled_since = tokio::time::Instant::now();
-    let failure: Option<String> = loop {
-        let now = *delivered.borrow_and_update();
-        let total = queued.load(Relaxed);
-        if now >= total && !sending {
-            break None;
-        }
-        if now != last || now >= total {
-            last = now;
-            stalled_since = tokio::time::Instant::now();
-        }
-        tokio::select! {
-            r = &mut sender, if sending => {
-                sending = false;
-                if let Err(e) = r {
-                    break Some(format!("send refused: {e}"));
-                }
-            }
-            r = delivered.changed() => if r.is_err() {
-                break Some("the connection task stopped".into());
-            },
-            _ = progress.tick() => eprintln!("send: {name}: delivered {now}/{total}{}",
-                if sending { " so far" } else { "" }),
-            () = tokio::time::sleep_until(stalled_since + stall) => {
-                break Some(format!("gave up after {}s without delivery progress at {now}/{total} delivered", stall.as_secs_f32()));
-            }
-        }
-    };
-    let report = transport.shutdown(Duration::from_secs(5)).await;
-    let stats = transport.stats();
+    let failure = until_delivered(name, sender, &mut delivered, queued, stall).await;
+    let report = delivery.finish(Duration::from_secs(5)).await;
+    let stats = delivery.transport().stats();
     out.delivered = report.delivered.min(queued.load(Relaxed));
     out.resent = stats.resent;
     failure.map(|f| match &stats.connected_to {
@@ -284,4 +248,50 @@ async fn deliver(
         ),
         None => f,
     })
+}
+
+/// Runs `sender` (the alerts it takes are counted in `queued`) and waits until the transport
+/// reports all of them delivered; why it gave up, if it did.
+async fn until_delivered(
+    name: &str,
+    sender: impl Future<Output = Result<(), TransportError>>,
+    delivered: &mut watch::Receiver<u64>,
+    queued: &AtomicU64,
+    stall: Duration,
+) -> Option<String> {
+    tokio::pin!(sender);
+    // Sending waits while the in-flight buffer is full, so the stall clock runs meanwhile too;
+    // it does not run while everything taken so far is delivered (waiting for the reader).
+    let mut sending = true;
+    let mut last = *delivered.borrow();
+    let mut progress = tokio::time::interval(PROGRESS_EVERY);
+    progress.tick().await;
+    let mut stalled_since = tokio::time::Instant::now();
+    loop {
+        let now = *delivered.borrow_and_update();
+        let total = queued.load(Relaxed);
+        if now >= total && !sending {
+            return None;
+        }
+        if now != last || now >= total {
+            last = now;
+            stalled_since = tokio::time::Instant::now();
+        }
+        tokio::select! {
+            r = &mut sender, if sending => {
+                sending = false;
+                if let Err(e) = r {
+                    return Some(format!("send refused: {e}"));
+                }
+            }
+            r = delivered.changed() => if r.is_err() {
+                return Some("the connection task stopped".into());
+            },
+            _ = progress.tick() => eprintln!("send: {name}: delivered {now}/{total}{}",
+                if sending { " so far" } else { "" }),
+            () = tokio::time::sleep_until(stalled_since + stall) => {
+                return Some(format!("gave up after {}s without delivery progress at {now}/{total} delivered", stall.as_secs_f32()));
+            }
+        }
+    }
 }
