@@ -120,6 +120,7 @@ impl World {
         let m = &self.mock;
         let mut s = format!(
             r#"[defender]
+source = "{source}"
 tenant_id = "{tenant}"
 client_id = "{client}"
 client_secret = "{secret}"
@@ -140,6 +141,7 @@ directory = "{state}"
 level = "info"
 stats_interval = "1s"
 "#,
+            source = m.source_name(),
             tenant = m.tenant_id,
             client = m.client_id,
             secret = m.client_secret,

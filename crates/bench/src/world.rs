@@ -77,7 +77,7 @@ pub fn config(
     std::fs::write(
         &path,
         format!(
-            "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\n\
+            "[defender]\nsource = \"mde\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\n\
              login_url = \"{}\"\nca_file = \"{}\"\npoll_interval = \"1s\"\npage_size = {page_size}\n\
              initial_lookback = \"24h\"\n\n\
              [[destination]]\nname = \"siem\"\nformat = \"{format}\"\ntransport = \"tls\"\naddresses = [\"{collector}\"]\n\

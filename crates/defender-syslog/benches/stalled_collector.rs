@@ -60,7 +60,7 @@ fn main() {
         std::fs::write(
             &config,
             format!(
-                "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\n\
+                "[defender]\nsource = \"mde\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\n\
                  ca_file = \"{}\"\npoll_interval = \"1s\"\npage_size = {page}\ninitial_lookback = \"24h\"\n\n\
                  [[destination]]\nname = \"siem\"\nformat = \"cef\"\ntransport = \"tls\"\naddresses = [\"{}\"]\n\
                  server_name = \"localhost\"\nca_file = \"{}\"\nuse_system_roots = false\n\n\

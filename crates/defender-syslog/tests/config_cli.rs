@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 const BASE: &str = r#"
 [defender]
+source = "mde"
 tenant_id = "11111111-2222-4333-8444-555555555555"
 client_id = "66666666-7777-4888-9999-aaaaaaaaaaaa"
 

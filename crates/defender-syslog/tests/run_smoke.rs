@@ -68,6 +68,7 @@ async fn alerts_flow_sigterm_commits_and_restart_resumes() {
         format!(
             r#"
 [defender]
+source = "mde"
 tenant_id = "{tenant}"
 client_id = "{client}"
 client_secret = "{secret}"
@@ -194,7 +195,7 @@ async fn check_online_reports_every_row_and_fails_on_a_dead_collector() {
         std::fs::write(
             &config,
             format!(
-                "[defender]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\nca_file = \"{}\"\n\n\
+                "[defender]\nsource = \"mde\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\napi_url = \"{}\"\nlogin_url = \"{}\"\nca_file = \"{}\"\n\n\
                  [[destination]]\nname = \"siem\"\nformat = \"cef\"\ntransport = \"tls\"\naddresses = [{addresses}]\nserver_name = \"localhost\"\n\
                  ca_file = \"{}\"\nuse_system_roots = false\nconnect_timeout = \"2s\"\n\n[state]\ndirectory = \"{}\"\n",
                 mock.tenant_id,
