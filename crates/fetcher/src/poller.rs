@@ -195,6 +195,8 @@ pub struct Poller {
     /// (`!unreadable:<id or #hash>`), with their key time: they are keyed at a page time that
     /// differs between re-reads, so they are recognised by id alone. Pruned like `seen`.
     unreadable: std::collections::HashMap<String, Timestamp>,
+    /// Unwalkable ties already warned about (each is re-read while in the overlap window).
+    warned_ties: std::collections::BTreeSet<Timestamp>,
     stats: Arc<PollerStats>,
 }
 
@@ -226,6 +228,7 @@ impl Poller {
             watermark,
             seen,
             unreadable,
+            warned_ties: std::collections::BTreeSet::new(),
             stats: Arc::new(stats),
         }
     }
@@ -376,7 +379,11 @@ impl Poller {
         shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
         for note in &advance.notes {
-            self.log_note(note);
+            let again =
+                matches!(note, Note::Unwalkable { at, .. } if !self.warned_ties.insert(*at));
+            if !again {
+                self.log_note(note);
+            }
         }
         if let Some(w) = advance.watermark {
             self.watermark = self.watermark.max(w);
@@ -393,6 +400,7 @@ impl Poller {
         let floor = self.watermark.saturating_sub(self.cfg.overlap);
         self.seen.prune_below(floor);
         self.unreadable.retain(|_, t| *t >= floor);
+        self.warned_ties.retain(|t| *t >= floor);
         self.lag();
         self.stats
             .last_success_unix

@@ -69,6 +69,8 @@ pub struct MockOptions {
     pub other_scopes: Vec<String>,
     /// Graph's per-tenant request limit per sliding minute (429 + `Retry-After` above it).
     pub graph_requests_per_minute: Option<u32>,
+    /// A faulty service (or proxy) that drops `$orderby`: pages come newest first.
+    pub graph_ignores_orderby: bool,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -112,6 +114,7 @@ impl Default for MockOptions {
             api: MockApi::Mde,
             other_scopes: Vec::new(),
             graph_requests_per_minute: Some(150),
+            graph_ignores_orderby: false,
             tenant_id: "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".into(),
             client_id: "0d9e8f7a-6b5c-4d3e-9f2a-1b0c9d8e7f6a".into(),
             client_secret: "mock~SECRET~Qx7.z9Lp2Vb4Nk8Rt6Wy3Hs5Jd1Fg0".into(),

@@ -346,7 +346,7 @@ pub(super) fn alerts_v2(
         .map(|(_, _, b)| st.store.render(&b))
         .filter(|v| admits(&r, v))
         .collect();
-    if !r.ascending {
+    if !r.ascending || shared.opts.graph_ignores_orderby {
         matched.reverse();
     }
     let total = matched.len();
