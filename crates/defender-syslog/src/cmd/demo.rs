@@ -55,10 +55,18 @@ async fn demo(
         .context("temporary directory")?;
     let (samples, opts, api) = if graph {
         let api = "Microsoft Graph alerts_v2 API";
-        (alert_model::samples::GRAPH_ALERTS_NDJSON, MockOptions::graph(), api)
+        (
+            alert_model::samples::GRAPH_ALERTS_NDJSON,
+            MockOptions::graph(),
+            api,
+        )
     } else {
         let api = "Defender for Endpoint alerts API";
-        (alert_model::samples::ALERTS_NDJSON, MockOptions::default(), api)
+        (
+            alert_model::samples::ALERTS_NDJSON,
+            MockOptions::default(),
+            api,
+        )
     };
     let seed: Vec<serde_json::Value> = samples
         .lines()

@@ -438,3 +438,57 @@ fn serve(
         headers.accept_encoding.as_deref(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_rules_are_enforced_on_the_query() {
+        let ok = parse_request(
+            "$filter=lastUpdateDateTime%20ge%202026-01-01T00:00:00Z%20and%20createdDateTime%20lt%202026-01-01T00:00:00Z%20and%20severity%20eq%20'high'&$orderby=lastUpdateDateTime%20asc&$top=1000&$skip=500",
+        )
+        .unwrap();
+        assert!(ok.ascending);
+        assert_eq!((ok.top, ok.skip, ok.clauses.len()), (1000, 500, 3));
+        // Newest first unless asked.
+        assert!(!parse_request("$top=5").unwrap().ascending);
+        for (query, why) in [
+            ("$top=1001", "Top"),
+            ("$skip=501", "Skip"),
+            ("$filter=id%20eq%20'x'", "'id'"),
+            (
+                "$filter=investigationState%20eq%20'x'",
+                "investigationState",
+            ),
+            (
+                "$filter=lastUpdateTime%20ge%202026-01-01T00:00:00Z",
+                "lastUpdateTime",
+            ),
+            ("$expand=evidence", "$expand"),
+            ("$orderby=id", "$orderby"),
+        ] {
+            let e = parse_request(query).err().unwrap_or_default();
+            assert!(e.contains(why), "{query}: {e}");
+        }
+    }
+
+    #[test]
+    fn synthesised_alerts_are_shaped_like_the_documented_sample() {
+        let t = Timestamp::parse("2026-01-01T00:00:01.1234567Z").unwrap();
+        let c = Timestamp::parse("2026-01-01T00:00:00.5Z").unwrap();
+        let v = synth(5, "da1_2", t, c);
+        assert_eq!(v["lastUpdateDateTime"], "2026-01-01T00:00:01.1234567Z");
+        assert_eq!(v["createdDateTime"], c.to_string());
+        assert!(v["incidentId"].is_string());
+        assert_eq!(v["serviceSource"], "microsoftSentinel");
+        let types: Vec<&str> = v["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["@odata.type"].as_str())
+            .collect();
+        assert_eq!(types.len(), 4);
+        assert!(types.contains(&"#microsoft.graph.security.aiAgentEvidence"));
+    }
+}
