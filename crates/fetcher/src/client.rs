@@ -83,6 +83,24 @@ struct MdeError {
     message: String,
 }
 
+/// The `{"error":{"code","message"}}` of an error answer and its message on one line. Empty
+/// bodies (e.g. 404 with Content-Length: 0) are normal: the fields default.
+fn error_body(body: &[u8]) -> (MdeError, String) {
+    let err = serde_json::from_slice::<MdeErrorBody>(body)
+        .unwrap_or_default()
+        .error;
+    let message = if err.message.is_empty() {
+        if body.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            "(no message)".to_owned()
+        }
+    } else {
+        one_line(&err.message)
+    };
+    (err, message)
+}
+
 /// reqwest's error text, with its source chain (timeouts, TLS, DNS), on one line.
 pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     use std::error::Error;
@@ -288,19 +306,7 @@ impl Client {
                 endpoint: endpoint.clone(),
                 message: format!("body cut off: {}", describe_reqwest(&e)),
             })?;
-            // Empty bodies (e.g. 404 with Content-Length: 0) are normal: default the fields.
-            let err = serde_json::from_slice::<MdeErrorBody>(&body)
-                .unwrap_or_default()
-                .error;
-            let message = if err.message.is_empty() {
-                if body.is_empty() {
-                    "(empty body)".to_owned()
-                } else {
-                    "(no message)".to_owned()
-                }
-            } else {
-                one_line(&err.message)
-            };
+            let (err, message) = error_body(&body);
             if status == 401
                 && err.code == "InvalidAuthenticationToken"
                 && message.to_ascii_lowercase().contains("audience")
@@ -322,36 +328,48 @@ impl Client {
                 refreshed = true;
                 continue;
             }
-            return Err(match status {
-                401 | 403 if expired => FetchError::Unauthorized { message },
-                403 => FetchError::Forbidden {
-                    api: self.inner.api,
-                    message,
+            return Err(self.error(status, expired, err, message, retry_after));
+        }
+    }
+
+    /// The error for a non-200 answer (a 429 also blocks the budget until `Retry-After`).
+    fn error(
+        &self,
+        status: u16,
+        expired: bool,
+        err: MdeError,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> FetchError {
+        match status {
+            401 | 403 if expired => FetchError::Unauthorized { message },
+            403 => FetchError::Forbidden {
+                api: self.inner.api,
+                message,
+            },
+            429 => {
+                // Never earlier than the server asked; 60 s if it did not say.
+                let wait = retry_after.unwrap_or(Duration::from_secs(60));
+                self.inner.budget.throttled(wait);
+                FetchError::Throttled { retry_after: wait }
+            }
+            400 => FetchError::BadRequest {
+                code: if err.code.is_empty() {
+                    "BadRequest".into()
+                } else {
+                    one_line(&err.code)
                 },
-                429 => {
-                    // Never earlier than the server asked; 60 s if it did not say.
-                    let wait = retry_after.unwrap_or(Duration::from_secs(60));
-                    self.inner.budget.throttled(wait);
-                    FetchError::Throttled { retry_after: wait }
-                }
-                400 => FetchError::BadRequest {
-                    code: if err.code.is_empty() {
-                        "BadRequest".into()
-                    } else {
-                        one_line(&err.code)
-                    },
-                    message,
+                message,
+            },
+            _ => FetchError::Http {
+                status,
+                code: if err.code.is_empty() {
+                    "-".into()
+                } else {
+                    one_line(&err.code)
                 },
-                _ => FetchError::Http {
-                    status,
-                    code: if err.code.is_empty() {
-                        "-".into()
-                    } else {
-                        one_line(&err.code)
-                    },
-                    message,
-                },
-            });
+                message,
+            },
         }
     }
 
