@@ -6,12 +6,14 @@
 //! - [`bin`]: where the binary is (and building it once if needed).
 //! - [`daemon`]: a running `defender-syslog run` (signals, `kill -9`, exit status, its log).
 //! - [`setup`]: the mock, PKI, collectors and the config file a scenario needs.
-//! - [`oracle`]: decoding received messages strictly and the conservation check.
+//! - [`oracle`]: decoding received messages strictly and the conservation check;
+//!   [`graph_oracle`]: the same for Graph alerts_v2 messages.
 //! - [`scrape`]: the daemon's `/metrics` and `/healthz`, and a real Prometheus server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bin;
 pub mod daemon;
+pub mod graph_oracle;
 pub mod oracle;
 pub mod scrape;
 pub mod setup;

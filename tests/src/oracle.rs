@@ -106,7 +106,8 @@ fn own_str(v: Option<&str>) -> Option<String> {
 }
 
 /// Strictly decodes one received frame.
-pub fn decode(fmt: Fmt, raw: &[u8]) -> Result<Decoded, String> {
+/// The RFC 5424 envelope of an alert message, checked strictly and against syslog_loose.
+pub fn envelope(raw: &[u8]) -> Result<(&str, rfc5424::Message), String> {
     let line = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
     let m = rfc5424::parse(line).map_err(|e| format!("not RFC 5424: {e}: {line}"))?;
     // An independent lenient reader must agree on the envelope.
@@ -117,16 +118,24 @@ pub fn decode(fmt: Fmt, raw: &[u8]) -> Result<Decoded, String> {
     if m.app_name.as_deref() != Some("defender-syslog") || m.msgid.as_deref() != Some("ALERT") {
         return Err(format!("unexpected APP-NAME/MSGID: {line}"));
     }
+    Ok((line, m))
+}
+
+/// The version key from an id and a `lastUpdateTime` field of `line`.
+pub fn key_of(line: &str, id: Option<&str>, lut: Option<&str>) -> Result<VersionKey, String> {
+    let id = id.ok_or_else(|| format!("no alert id: {line}"))?;
+    let lut = lut.ok_or_else(|| format!("no lastUpdateTime: {line}"))?;
+    Ok(VersionKey {
+        id: id.to_owned(),
+        last_update_time: Timestamp::parse(lut).map_err(|e| format!("{e}: {line}"))?,
+    })
+}
+
+pub fn decode(fmt: Fmt, raw: &[u8]) -> Result<Decoded, String> {
+    let (line, m) = envelope(raw)?;
     let body = m.msg.clone().unwrap_or_default();
     let own = |v: Option<&str>| v.map(str::to_owned);
-    let key = |id: Option<&str>, lut: Option<&str>| -> Result<VersionKey, String> {
-        let id = id.ok_or_else(|| format!("no alert id: {line}"))?;
-        let lut = lut.ok_or_else(|| format!("no lastUpdateTime: {line}"))?;
-        Ok(VersionKey {
-            id: id.to_owned(),
-            last_update_time: Timestamp::parse(lut).map_err(|e| format!("{e}: {line}"))?,
-        })
-    };
+    let key = |id: Option<&str>, lut: Option<&str>| key_of(line, id, lut);
     match fmt {
         Fmt::Rfc5424 => {
             let p = |k: &str| m.sd_param(SD_ID, k);
@@ -172,13 +181,13 @@ pub fn decode(fmt: Fmt, raw: &[u8]) -> Result<Decoded, String> {
     }
 }
 
-fn no_controls(s: &str) -> String {
+pub fn no_controls(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 
-fn leef_clean(s: &str, delim: char) -> String {
+pub fn leef_clean(s: &str, delim: char) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() || c == '|' || c == delim {
@@ -190,7 +199,7 @@ fn leef_clean(s: &str, delim: char) -> String {
         .collect()
 }
 
-fn cef_ext_clean(s: &str) -> String {
+pub fn cef_ext_clean(s: &str) -> String {
     let v: String = s
         .chars()
         .map(|c| {
@@ -277,6 +286,9 @@ pub enum Violation {
     Wrong(String),
 }
 
+/// Checks an alert message's content against the mock's alert; its version key if intact.
+pub type MessageCheck<'a> = &'a dyn Fn(&[u8]) -> Result<VersionKey, String>;
+
 /// Checks `messages` (everything one destination received) against what the mock served.
 /// Only versions served by requests after `since` (a request sequence number) are required: a
 /// destination added later cannot receive a version superseded before it existed.
@@ -285,6 +297,30 @@ pub fn check(
     fmt: Fmt,
     messages: &[Vec<u8>],
     since: u64,
+) -> Result<Tally, Violation> {
+    check_with(mock, fmt, messages, since, &|raw| {
+        mde_message(mock, fmt, raw)
+    })
+}
+
+/// One MDE alert message: decoded strictly and compared with the mock's alert.
+fn mde_message(mock: &MockDefender, fmt: Fmt, raw: &[u8]) -> Result<VersionKey, String> {
+    let d = decode(fmt, raw)?;
+    let current: Alert = mock
+        .alert(&d.key.id)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| format!("{:?}: unknown to the mock", d.key))?;
+    check_content(fmt, &d, &current)?;
+    Ok(d.key)
+}
+
+/// [`check`] with the alert messages checked by `message` (per source).
+pub fn check_with(
+    mock: &MockDefender,
+    fmt: Fmt,
+    messages: &[Vec<u8>],
+    since: u64,
+    message: MessageCheck<'_>,
 ) -> Result<Tally, Violation> {
     let all = mock.served_versions();
     let served: HashSet<VersionKey> = all
@@ -309,19 +345,13 @@ pub fn check(
             received.insert(key);
             continue;
         }
-        let d = decode(fmt, raw).map_err(Violation::Wrong)?;
-        if !served.contains(&d.key) {
+        let key = message(raw).map_err(Violation::Wrong)?;
+        if !served.contains(&key) {
             return Err(Violation::Wrong(format!(
-                "invented: {:?} was never served",
-                d.key
+                "invented: {key:?} was never served"
             )));
         }
-        let current: Alert = mock
-            .alert(&d.key.id)
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| Violation::Wrong(format!("{:?}: unknown to the mock", d.key)))?;
-        check_content(fmt, &d, &current).map_err(Violation::Wrong)?;
-        received.insert(d.key);
+        received.insert(key);
     }
     // The current version of every alert must arrive too: otherwise a fetcher that never
     // fetched anything would pass vacuously. (Tests keep every alert inside initial_lookback.)
@@ -360,9 +390,23 @@ pub async fn wait_conserved_since(
     timeout: Duration,
     since: u64,
 ) -> Tally {
+    let message = |raw: &[u8]| mde_message(mock, fmt, raw);
+    wait_conserved_with(mock, dest, fmt, messages, timeout, since, &message).await
+}
+
+/// [`wait_conserved_since`] with the alert messages checked by `message` (per source).
+pub async fn wait_conserved_with(
+    mock: &MockDefender,
+    dest: &str,
+    fmt: Fmt,
+    messages: impl Fn() -> Vec<Vec<u8>>,
+    timeout: Duration,
+    since: u64,
+    message: MessageCheck<'_>,
+) -> Tally {
     let start = Instant::now();
     loop {
-        match check(mock, fmt, &messages(), since) {
+        match check_with(mock, fmt, &messages(), since, message) {
             Ok(t) => {
                 crate::report!(
                     "CONSERVATION {dest} ({}): served={} messages={} distinct={} duplicates={}",
@@ -378,7 +422,7 @@ pub async fn wait_conserved_since(
             Err(Violation::Missing(m)) if start.elapsed() > timeout => {
                 let got: Vec<VersionKey> = messages()
                     .iter()
-                    .filter_map(|r| decode(fmt, r).ok().map(|d| d.key))
+                    .filter_map(|r| message(r).ok())
                     .filter(|k| m.iter().any(|x| x.id == k.id))
                     .collect();
                 let served: Vec<_> = mock

@@ -323,6 +323,7 @@ async fn send(mut a: Args) -> anyhow::Result<()> {
     let (collector, pki) = world::collector(dir.path(), a.quick).await?;
     // `send` never contacts the API; the config must still name one.
     let api = SimApi {
+        source: "mde",
         tenant_id: "00000000-0000-4000-8000-000000000001".into(),
         client_id: "00000000-0000-4000-8000-000000000002".into(),
         client_secret: "unused-by-send".into(),

@@ -170,6 +170,10 @@ pub struct DemoArgs {
     /// Format the embedded collector receives.
     #[arg(long, default_value = "cef", value_parser = choice::<FormatKind>(FormatKind::NAMES))]
     pub format: FormatKind,
+    /// The simulated API: Microsoft Graph alerts_v2 (`graph`, the default source) or the
+    /// Defender for Endpoint alerts API (`mde`).
+    #[arg(long, default_value = "graph", value_parser = ["graph", "mde"])]
+    pub source: String,
     /// Stop after this long (humantime, e.g. `30s`); default runs until Ctrl-C.
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 const BASE: &str = r#"
 [defender]
+source = "mde"
 tenant_id = "11111111-2222-4333-8444-555555555555"
 client_id = "66666666-7777-4888-9999-aaaaaaaaaaaa"
 
@@ -230,4 +231,39 @@ fn the_metrics_section_is_validated() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = with("listen = \"[::1]:9464\"\nstall_after = \"10m\"");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn the_source_defaults_to_graph_whose_page_size_cap_is_1000() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, BASE.replace("source = \"mde\"\n", "")).unwrap();
+    let secret = ("DEFENDER_SYSLOG_DEFENDER__CLIENT_SECRET", "x");
+    let o = check(
+        &cfg,
+        &[secret, ("DEFENDER_SYSLOG_DEFENDER__PAGE_SIZE", "2000")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("defender.page_size: expected 1 to 1000 (the graph API's $top limit), got 2000"),
+        "{t}"
+    );
+    assert_eq!(t.lines().count(), 1, "one line: {t}");
+    let mde = ("DEFENDER_SYSLOG_DEFENDER__SOURCE", "mde");
+    let o = check(
+        &cfg,
+        &[secret, mde, ("DEFENDER_SYSLOG_DEFENDER__PAGE_SIZE", "2000")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = check(
+        &cfg,
+        &[secret, ("DEFENDER_SYSLOG_DEFENDER__PAGE_SIZE", "1000")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = check(&cfg, &[secret, ("DEFENDER_SYSLOG_DEFENDER__SOURCE", "xdr")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("defender.source: unknown source \"xdr\""), "{t}");
+    assert!(t.contains("\"graph\"") && t.contains("\"mde\""), "{t}");
 }

@@ -4,6 +4,8 @@
 //! `str`); `split_and_parse` parses the bytes directly, which checks UTF-8 string by string;
 //! `split_lenient_parse` is the poller's path since lenient decoding (`alert_model::parse_alert`:
 //! UTF-8 check, lone-surrogate scan, then the same parse).
+//! `graph_split_lenient_parse` is the same path for a Graph alerts_v2 page (`GraphAlert`, from
+//! the repository's alerts_v2 samples).
 //! `cargo bench -p fetcher --bench page`; throughput is alerts/s on one core. Compare with
 //! `cargo bench -p alert-model --bench parse` (`page`: the whole body parsed at once).
 
@@ -28,6 +30,25 @@ fn page() -> String {
         .collect();
     format!(
         "{{\"@odata.context\":\"https://api.security.microsoft.com/api/$metadata#Alerts\",\"value\":[{}]}}",
+        items.join(",")
+    )
+}
+
+/// A Graph alerts_v2 page of `ALERTS` alerts built from the repository's samples.
+fn graph_page() -> String {
+    let samples: Vec<serde_json::Value> = alert_model::samples::GRAPH_ALERTS_NDJSON
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let items: Vec<String> = (0..ALERTS)
+        .map(|i| {
+            let mut a = samples[i % samples.len()].clone();
+            a["id"] = format!("da{:018}_{i}", 638_300_000_000_000_000u64 + i as u64).into();
+            a.to_string()
+        })
+        .collect();
+    format!(
+        "{{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2\",\"value\":[{}]}}",
         items.join(",")
     )
 }
@@ -76,11 +97,22 @@ fn bench(c: &mut Criterion) {
             }))
         })
     });
+    // The Graph source's path: lenient `GraphAlert` decoding.
+    let graph = graph_page();
+    group.bench_function("graph_split_lenient_parse", |b| {
+        b.iter(|| {
+            std::hint::black_box(split_with(&graph, |e| {
+                usize::from(alert_model::parse_lenient::<alert_model::GraphAlert>(e).is_ok())
+            }))
+        })
+    });
     group.finish();
     println!(
-        "input: {ALERTS} alerts, {} bytes as a page ({} B/alert), {CHUNK}-byte chunks",
+        "input: {ALERTS} alerts, {} bytes as a page ({} B/alert), {CHUNK}-byte chunks; Graph page {} bytes ({} B/alert)",
         page.len(),
-        page.len() / ALERTS
+        page.len() / ALERTS,
+        graph.len(),
+        graph.len() / ALERTS
     );
 }
 

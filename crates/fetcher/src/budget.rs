@@ -33,8 +33,15 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// A budget within the MDE API's quota.
+    #[cfg(test)]
     pub fn new(limits: BudgetLimits) -> Self {
-        let d = BudgetLimits::default();
+        Self::within(limits, BudgetLimits::default())
+    }
+
+    /// `limits`, each clamped to `quota` (the source's documented one).
+    pub fn within(limits: BudgetLimits, quota: BudgetLimits) -> Self {
+        let d = quota;
         Self {
             limits: BudgetLimits {
                 per_minute: limits.per_minute.clamp(1, d.per_minute),

@@ -20,6 +20,8 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// Which API (the token source is `source`).
+    api: crate::Source,
     api_url: String,
     source: TokenSource,
     token: tokio::sync::Mutex<Option<Token>>,
@@ -40,6 +42,9 @@ impl std::fmt::Debug for Client {
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
     pub api_url: String,
+    /// The alerts endpoint called.
+    pub alerts_url: String,
+    pub source: crate::Source,
     pub token_endpoint: String,
     pub scope: String,
     /// `expires_in` of the token Entra ID issued.
@@ -50,7 +55,7 @@ pub struct ProbeReport {
     pub newest_last_update: Option<Timestamp>,
 }
 
-/// A 200 response of `GET /api/alerts` whose body is read as it arrives (already
+/// A 200 response of the alerts endpoint whose body is read as it arrives (already
 /// decompressed), so a whole page is never held in memory.
 #[derive(Debug)]
 pub(crate) struct RawPage {
@@ -76,6 +81,24 @@ struct MdeError {
     code: String,
     #[serde(default)]
     message: String,
+}
+
+/// The `{"error":{"code","message"}}` of an error answer and its message on one line. Empty
+/// bodies (e.g. 404 with Content-Length: 0) are normal: the fields default.
+fn error_body(body: &[u8]) -> (MdeError, String) {
+    let err = serde_json::from_slice::<MdeErrorBody>(body)
+        .unwrap_or_default()
+        .error;
+    let message = if err.message.is_empty() {
+        if body.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            "(no message)".to_owned()
+        }
+    } else {
+        one_line(&err.message)
+    };
+    (err, message)
 }
 
 /// reqwest's error text, with its source chain (timeouts, TLS, DNS), on one line.
@@ -167,17 +190,28 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                api: cfg.source,
                 api_url: cfg.effective_api_url(),
                 source,
                 token: tokio::sync::Mutex::new(None),
                 generation: std::sync::atomic::AtomicU64::new(0),
-                budget: Budget::new(cfg.budget),
+                budget: Budget::within(cfg.budget, cfg.source.quota()),
             }),
         })
     }
 
     pub fn api_url(&self) -> &str {
         &self.inner.api_url
+    }
+
+    /// Which API this client reads.
+    pub fn source(&self) -> crate::Source {
+        self.inner.api
+    }
+
+    /// The alerts endpoint, e.g. `https://graph.microsoft.com/v1.0/security/alerts_v2`.
+    pub fn alerts_url(&self) -> String {
+        format!("{}{}", self.inner.api_url, self.inner.api.alerts_path())
     }
 
     /// Requests started in the last minute and in the last hour (all pollers together).
@@ -220,7 +254,7 @@ impl Client {
         }
     }
 
-    /// `GET {api}/api/alerts?{query}` within the budget; on 401 (or 403 saying the token
+    /// `GET {alerts endpoint}?{query}` within the budget; on 401 (or 403 saying the token
     /// expired) the token is refreshed once and the request retried. `stats` counts every
     /// request sent to the API and its answer's status class.
     pub(crate) async fn get_alerts(
@@ -228,7 +262,8 @@ impl Client {
         query: &str,
         stats: &crate::PollerStats,
     ) -> Result<RawPage, FetchError> {
-        let url = format!("{}/api/alerts?{query}", self.inner.api_url);
+        let endpoint = self.alerts_url();
+        let url = format!("{endpoint}?{query}");
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
@@ -238,23 +273,25 @@ impl Client {
             stats
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let resp = self
+            let mut req = self
                 .inner
                 .http
                 .get(&url)
                 .bearer_auth(token.value.expose())
-                .header("accept", "application/json")
-                .send()
-                .await
-                .map_err(|e| {
-                    stats
-                        .requests_failed
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    FetchError::Transport {
-                        endpoint: format!("{}/api/alerts", self.inner.api_url),
-                        message: describe_reqwest(&e),
-                    }
-                })?;
+                .header("accept", "application/json");
+            if self.inner.api == crate::Source::Graph {
+                // Otherwise evolvable enums carry `unknownFutureValue` instead of the new value.
+                req = req.header("prefer", "include-unknown-enum-members");
+            }
+            let resp = req.send().await.map_err(|e| {
+                stats
+                    .requests_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                FetchError::Transport {
+                    endpoint: endpoint.clone(),
+                    message: describe_reqwest(&e),
+                }
+            })?;
             let status = resp.status().as_u16();
             stats.count_status(status);
             let retry_after = resp
@@ -266,22 +303,20 @@ impl Client {
                 return Ok(RawPage { resp });
             }
             let body = resp.bytes().await.map_err(|e| FetchError::Malformed {
-                endpoint: format!("{}/api/alerts", self.inner.api_url),
+                endpoint: endpoint.clone(),
                 message: format!("body cut off: {}", describe_reqwest(&e)),
             })?;
-            // Empty bodies (e.g. 404 with Content-Length: 0) are normal: default the fields.
-            let err = serde_json::from_slice::<MdeErrorBody>(&body)
-                .unwrap_or_default()
-                .error;
-            let message = if err.message.is_empty() {
-                if body.is_empty() {
-                    "(empty body)".to_owned()
-                } else {
-                    "(no message)".to_owned()
-                }
-            } else {
-                one_line(&err.message)
-            };
+            let (err, message) = error_body(&body);
+            if status == 401
+                && err.code == "InvalidAuthenticationToken"
+                && message.to_ascii_lowercase().contains("audience")
+            {
+                // Another token for the same scope has the same audience: a config error.
+                return Err(FetchError::WrongAudience {
+                    scope: self.inner.source.scope.clone(),
+                    message,
+                });
+            }
             let expired = status == 401
                 || (status == 403 && message.to_ascii_lowercase().contains("expired"));
             if expired && !refreshed {
@@ -293,64 +328,90 @@ impl Client {
                 refreshed = true;
                 continue;
             }
-            return Err(match status {
-                401 | 403 if expired => FetchError::Unauthorized { message },
-                403 => FetchError::Forbidden { message },
-                429 => {
-                    // Never earlier than the server asked; 60 s if it did not say.
-                    let wait = retry_after.unwrap_or(Duration::from_secs(60));
-                    self.inner.budget.throttled(wait);
-                    FetchError::Throttled { retry_after: wait }
-                }
-                400 => FetchError::BadRequest {
-                    code: if err.code.is_empty() {
-                        "BadRequest".into()
-                    } else {
-                        one_line(&err.code)
-                    },
-                    message,
-                },
-                _ => FetchError::Http {
-                    status,
-                    code: if err.code.is_empty() {
-                        "-".into()
-                    } else {
-                        one_line(&err.code)
-                    },
-                    message,
-                },
-            });
+            return Err(self.error(status, expired, err, message, retry_after));
         }
     }
 
-    /// For `check`: a token, then `GET /api/alerts?$top=1` (newest first).
+    /// The error for a non-200 answer (a 429 also blocks the budget until `Retry-After`).
+    fn error(
+        &self,
+        status: u16,
+        expired: bool,
+        err: MdeError,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> FetchError {
+        match status {
+            401 | 403 if expired => FetchError::Unauthorized { message },
+            403 => FetchError::Forbidden {
+                api: self.inner.api,
+                message,
+            },
+            429 => {
+                // Never earlier than the server asked; 60 s if it did not say.
+                let wait = retry_after.unwrap_or(Duration::from_secs(60));
+                self.inner.budget.throttled(wait);
+                FetchError::Throttled { retry_after: wait }
+            }
+            400 => FetchError::BadRequest {
+                code: if err.code.is_empty() {
+                    "BadRequest".into()
+                } else {
+                    one_line(&err.code)
+                },
+                message,
+            },
+            _ => FetchError::Http {
+                status,
+                code: if err.code.is_empty() {
+                    "-".into()
+                } else {
+                    one_line(&err.code)
+                },
+                message,
+            },
+        }
+    }
+
+    /// For `check`: a token, then one `$top=1` call (newest first).
     pub async fn probe(&self) -> Result<ProbeReport, FetchError> {
         let token = self.token().await?;
         let counter = crate::PollerStats::default();
-        let page = self
-            .get_alerts("$top=1&$orderby=lastUpdateTime+desc", &counter)
-            .await?;
+        let query = match self.inner.api {
+            crate::Source::Mde => "$top=1&$orderby=lastUpdateTime+desc",
+            crate::Source::Graph => "$top=1&$orderby=lastUpdateDateTime%20desc",
+        };
+        let page = self.get_alerts(query, &counter).await?;
+        let endpoint = self.alerts_url();
         let body = page.resp.bytes().await.map_err(|e| FetchError::Malformed {
-            endpoint: format!("{}/api/alerts", self.inner.api_url),
+            endpoint: endpoint.clone(),
             message: format!("body cut off: {}", describe_reqwest(&e)),
         })?;
-        let alerts = alert_model::parse_alerts(&body);
-        let newest = alerts
-            .iter()
-            .filter_map(|a| a.as_ref().ok()?.last_update_time)
-            .max();
-        if alerts.iter().any(Result::is_err) {
+        let times: Vec<Result<Option<Timestamp>, _>> = match self.inner.api {
+            crate::Source::Mde => alert_model::parse_alerts(&body)
+                .into_iter()
+                .map(|a| a.map(|a| a.last_update_time))
+                .collect(),
+            crate::Source::Graph => alert_model::parse_alerts_of::<alert_model::GraphAlert>(&body)
+                .into_iter()
+                .map(|a| a.map(|a| a.last_update_date_time))
+                .collect(),
+        };
+        if times.iter().any(Result::is_err) {
             return Err(FetchError::Malformed {
-                endpoint: format!("{}/api/alerts", self.inner.api_url),
+                endpoint,
                 message: "the probe page is not an alert list".into(),
             });
         }
+        let newest = times.iter().filter_map(|t| *t.as_ref().ok()?).max();
         Ok(ProbeReport {
             api_url: self.inner.api_url.clone(),
+            alerts_url: endpoint,
+            source: self.inner.api,
             token_endpoint: self.inner.source.endpoint.clone(),
             scope: self.inner.source.scope.clone(),
             token_lifetime: token.lifetime,
-            alerts_returned: alerts.len(),
+            alerts_returned: times.len(),
             newest_last_update: newest,
         })
     }

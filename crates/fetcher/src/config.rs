@@ -163,8 +163,9 @@ impl FromStr for Cloud {
     }
 }
 
-/// The documented request quota of `/api/alerts` per app + tenant. Lower values may be
-/// configured (e.g. to share a tenant with another integration); higher ones are clamped.
+/// A request quota per app + tenant; the default is `/api/alerts`' (Graph's is
+/// [`crate::Source::quota`]). Lower values may be configured (e.g. to share a tenant with
+/// another integration); higher ones are clamped to the source's quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetLimits {
     pub per_minute: u32,
@@ -183,6 +184,8 @@ impl Default for BudgetLimits {
 /// How to reach the tenant. `Debug` hides the proxy URL's user and password.
 #[derive(Clone)]
 pub struct ApiConfig {
+    /// Which API to read (Graph alerts_v2 or the MDE alerts API).
+    pub source: crate::Source,
     pub tenant_id: String,
     pub client_id: String,
     pub credential: Credential,
@@ -210,6 +213,7 @@ impl fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let proxy = self.proxy.as_deref().map(redact_userinfo);
         f.debug_struct("ApiConfig")
+            .field("source", &self.source)
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("credential", &self.credential)
@@ -237,13 +241,15 @@ fn redact_userinfo(url: &str) -> String {
 }
 
 impl ApiConfig {
-    /// A config for the global cloud with default network settings.
+    /// A config for the MDE API in the global cloud with default network settings (set
+    /// `source` and `budget` for Graph, or use [`ApiConfig::with_source`]).
     pub fn new(
         tenant_id: impl Into<String>,
         client_id: impl Into<String>,
         credential: Credential,
     ) -> Self {
         Self {
+            source: crate::Source::Mde,
             tenant_id: tenant_id.into(),
             client_id: client_id.into(),
             credential,
@@ -261,10 +267,17 @@ impl ApiConfig {
         }
     }
 
+    /// This config for `source`, with that source's default request budget.
+    pub fn with_source(mut self, source: crate::Source) -> Self {
+        self.source = source;
+        self.budget = source.quota();
+        self
+    }
+
     pub fn effective_api_url(&self) -> String {
         self.api_url
             .as_deref()
-            .unwrap_or(self.cloud.api_url())
+            .unwrap_or(self.source.api_url(self.cloud))
             .trim_end_matches('/')
             .to_owned()
     }
@@ -280,7 +293,7 @@ impl ApiConfig {
     pub fn effective_scope(&self) -> String {
         self.scope
             .clone()
-            .unwrap_or_else(|| self.cloud.scope().to_owned())
+            .unwrap_or_else(|| self.source.scope(self.cloud))
     }
 }
 

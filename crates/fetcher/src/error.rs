@@ -39,13 +39,26 @@ pub enum FetchError {
         code: u32,
         description: String,
     },
+    #[error("{}", forbidden(*api, message))]
+    Forbidden { api: crate::Source, message: String },
     #[error(
-        "the Defender API answered 403 Forbidden: the app needs the WindowsDefenderATP application \
-         permission Alert.Read.All with admin consent (App registrations → API permissions → APIs \
-         my organization uses → WindowsDefenderATP → Application permissions → Alert.Read.All, then \
-         'Grant admin consent'). Server said: {message}"
+        "Microsoft Graph rejected the token's audience (401 InvalidAuthenticationToken): it was \
+         issued for scope {scope}, and Graph accepts only its own host + /.default (e.g. \
+         https://graph.microsoft.com/.default). Remove a defender.scope meant for the MDE API, or \
+         set defender.source = \"mde\" to read the MDE API. Server said: {message}"
     )]
-    Forbidden { message: String },
+    WrongAudience { scope: String, message: String },
+    #[error(
+        "{endpoint} returned alerts out of lastUpdateDateTime order ({before} before {after}): the \
+         service ignored $orderby=lastUpdateDateTime asc, and paging on would lose alerts, so the \
+         poller stops. Check api_url points at Microsoft Graph (or a proxy that keeps the query \
+         string), or set defender.source = \"mde\""
+    )]
+    OrderIgnored {
+        endpoint: String,
+        before: String,
+        after: String,
+    },
     #[error("the Defender API rejected the token twice (401): {message}")]
     Unauthorized { message: String },
     #[error("the Defender API rejected the query (400 {code}): {message}")]
@@ -76,6 +89,26 @@ impl FetchError {
             FetchError::Http { status, .. } => *status >= 500 || *status == 404 || *status == 408,
             _ => false,
         }
+    }
+}
+
+/// The 403 text: exactly which permission is missing, for the source that said it (the two
+/// APIs want different permissions of different APIs, and they are easy to mix up).
+fn forbidden(api: crate::Source, message: &str) -> String {
+    match api {
+        crate::Source::Mde => format!(
+            "the Defender API answered 403 Forbidden: the app needs the WindowsDefenderATP application \
+             permission Alert.Read.All with admin consent (App registrations → API permissions → APIs \
+             my organization uses → WindowsDefenderATP → Application permissions → Alert.Read.All, then \
+             'Grant admin consent'). Server said: {message}"
+        ),
+        crate::Source::Graph => format!(
+            "Microsoft Graph answered 403 Forbidden: the app needs the application permission \
+             Microsoft Graph → Application → SecurityAlert.Read.All with admin consent (App \
+             registrations → API permissions → Add a permission → Microsoft Graph → Application \
+             permissions → SecurityAlert.Read.All, then 'Grant admin consent'). The WindowsDefenderATP \
+             Alert.Read.All permission of the MDE API does not cover Graph. Server said: {message}"
+        ),
     }
 }
 

@@ -27,15 +27,17 @@ use tokio::sync::mpsc::Sender;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
+use crate::decode::{Decoded, decode};
 use crate::dedup::Seen;
 use crate::error::FetchError;
+use crate::pager::{Advance, Note, PageRead, Pager, Query};
 use crate::split::PageSplitter;
 
 /// How a poller pages through the API.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
     pub poll_interval: Duration,
-    /// `$top`, at most 10,000.
+    /// `$top`, at most 10,000 (MDE) or 1,000 (Graph).
     pub page_size: u32,
     /// How far behind the watermark each cycle re-reads.
     pub overlap: Duration,
@@ -143,63 +145,6 @@ fn now_unix_ms() -> u64 {
     u64::try_from(Timestamp::now().unix_millis()).unwrap_or(0)
 }
 
-/// One page request: `$filter` bounds and `$skip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Query {
-    from: Timestamp,
-    /// `gt` instead of `ge`.
-    exclusive: bool,
-    /// `le until` (only in a tie walk).
-    until: Option<Timestamp>,
-    skip: u64,
-}
-
-impl Query {
-    fn render(&self, top: u32, expand: bool) -> String {
-        let op = if self.exclusive { "gt" } else { "ge" };
-        let mut q = format!("$filter=lastUpdateTime+{op}+{}", self.from);
-        if let Some(u) = self.until {
-            q.push_str(&format!("+and+lastUpdateTime+le+{u}"));
-        }
-        q.push_str(&format!("&$orderby=lastUpdateTime+asc&$top={top}"));
-        if self.skip > 0 {
-            q.push_str(&format!("&$skip={}", self.skip));
-        }
-        if expand {
-            q.push_str("&$expand=evidence");
-        }
-        q
-    }
-}
-
-/// What reading one page found (also for a page that broke off part way).
-#[derive(Debug, Default)]
-struct PageRead {
-    /// Elements in the page (readable or not).
-    items: u64,
-    /// Versions forwarded (not duplicates).
-    new: u64,
-    /// Versions already forwarded before (overlap and boundary re-reads).
-    dups: u64,
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
-    /// Elements read at the end of the page that share `last`.
-    last_run: u64,
-    next_link: bool,
-}
-
-impl PageRead {
-    fn saw(&mut self, t: Timestamp) {
-        self.first.get_or_insert(t);
-        if self.last == Some(t) {
-            self.last_run += 1;
-        } else if self.last.is_none_or(|l| t > l) {
-            self.last = Some(t);
-            self.last_run = 1;
-        }
-    }
-}
-
 /// How reading a page ended.
 enum PageEnd {
     Complete,
@@ -232,9 +177,6 @@ impl Malformed {
     }
 }
 
-/// At most this many `$skip` walks over one tie per cycle (the last must find nothing new).
-const TIE_WALKS: u32 = 4;
-
 /// Why a cycle stopped early.
 enum Stop {
     Shutdown,
@@ -253,13 +195,15 @@ pub struct Poller {
     /// (`!unreadable:<id or #hash>`), with their key time: they are keyed at a page time that
     /// differs between re-reads, so they are recognised by id alone. Pruned like `seen`.
     unreadable: std::collections::HashMap<String, Timestamp>,
+    /// Unwalkable ties already warned about (each is re-read while in the overlap window).
+    warned_ties: std::collections::BTreeSet<Timestamp>,
     stats: Arc<PollerStats>,
 }
 
 impl Poller {
     pub fn new(client: Client, cfg: PollerConfig, resume: ResumePoint, name: &str) -> Poller {
         let mut cfg = cfg;
-        cfg.page_size = cfg.page_size.clamp(1, 10_000);
+        cfg.page_size = cfg.page_size.clamp(1, client.source().max_page_size());
         let watermark = resume
             .watermark
             .unwrap_or_else(|| Timestamp::now().saturating_sub(cfg.initial_lookback));
@@ -284,6 +228,7 @@ impl Poller {
             watermark,
             seen,
             unreadable,
+            warned_ties: std::collections::BTreeSet::new(),
             stats: Arc::new(stats),
         }
     }
@@ -356,17 +301,8 @@ impl Poller {
         tx: &Sender<FetchItem>,
         shutdown: &CancellationToken,
     ) -> Result<(), Stop> {
-        let full_size = self.cfg.page_size;
-        let mut size = full_size;
-        let mut q = Query {
-            from: self.watermark.saturating_sub(self.cfg.overlap),
-            exclusive: false,
-            until: None,
-            skip: 0,
-        };
-        let mut cap: Option<Timestamp> = None;
-        // In a tie walk: how many walks so far and the new versions the current one found.
-        let mut walk = (0u32, 0u64);
+        let from = self.watermark.saturating_sub(self.cfg.overlap);
+        let mut pager = Pager::new(self.client.source(), from, self.cfg.page_size);
         let mut malformed_tries = 0u32;
         let mut cut_offs = 0u32;
         let (mut new_total, mut dup_total, mut pages) = (0u64, 0u64, 0u64);
@@ -374,7 +310,8 @@ impl Poller {
             if shutdown.is_cancelled() {
                 return Err(Stop::Shutdown);
             }
-            let mut raw = self.fetch(&q, size, shutdown).await?;
+            let q = *pager.query();
+            let mut raw = self.fetch(&q, pager.size(), shutdown).await?;
             let mut page = PageRead::default();
             // On the last attempt at a page, an unparseable (but delimitable) element is
             // forwarded as unreadable instead of failing the page again.
@@ -385,8 +322,7 @@ impl Poller {
             drop(raw);
             new_total += page.new;
             dup_total += page.dups;
-            walk.1 += page.new;
-            let (n, first, last, page_new) = (page.items, page.first, page.last, page.new);
+            pager.forwarded(page.new);
             match end {
                 PageEnd::Complete => {}
                 PageEnd::CutOff(e) => {
@@ -394,159 +330,33 @@ impl Poller {
                     // read the page again; what was already forwarded is deduplicated.
                     PollerStats::add(&self.stats.errors, 1);
                     cut_offs += 1;
-                    tracing::warn!(destination = %self.name, error = %e, items_read = n, failures = cut_offs,
+                    tracing::warn!(destination = %self.name, error = %e, items_read = page.items, failures = cut_offs,
                         "Defender API page cut off; reading it again");
                     self.backoff(cut_offs, shutdown).await?;
                     continue;
                 }
                 PageEnd::Malformed(m) => {
-                    PollerStats::add(&self.stats.errors, 1);
                     malformed_tries += 1;
-                    let e = &m.error;
-                    // The broken element, if the break is inside one and it was already
-                    // forwarded as unreadable (an earlier cycle or page): no retries needed.
-                    let known = m
-                        .partial
-                        .as_deref()
-                        .map(|p| alert_model::unreadable(p, m.error.clone(), q.from));
-                    let known_again = known.as_ref().is_some_and(|u| self.known_unreadable(u));
-                    if malformed_tries < self.cfg.malformed_attempts.max(1) && !known_again {
-                        tracing::warn!(destination = %self.name, error = %e, items_read = n,
-                            "malformed page from the Defender API; retrying");
-                        self.backoff(malformed_tries, shutdown).await?;
-                    } else if size > 1 && (m.partial.is_some() || m.index > 0) {
-                        // Straight to the element that broke it, alone: keyset from the last
-                        // time read, `$skip` only over the elements read at that time (a long
-                        // `$skip` would miss alerts if updates shift the result meanwhile).
-                        q = match page.last {
-                            Some(l) if m.index > 0 => Query {
-                                from: l,
-                                exclusive: false,
-                                until: q.until,
-                                skip: if l == q.from && !q.exclusive {
-                                    q.skip
-                                } else {
-                                    0
-                                } + page.last_run,
-                            },
-                            _ => Query {
-                                skip: q.skip + m.index,
-                                ..q
-                            },
-                        };
-                        size = 1;
-                        malformed_tries = 0;
-                        tracing::warn!(destination = %self.name, error = %e, index = m.index,
-                            "page still malformed; fetching the element that breaks it alone");
-                    } else if let Some(u) = known {
-                        // One element breaks even a one-alert page: forward it as unreadable
-                        // (once) and step over it; the cursor moves on as for any alert.
-                        PollerStats::add(&self.stats.poison_alerts, 1);
-                        if !known_again {
-                            self.forward_unreadable(u, tx, shutdown).await?;
-                        }
-                        q.skip += 1;
-                        size = full_size;
-                        malformed_tries = 0;
-                    } else {
-                        // Broken outside any element (not a page at all, a broken envelope):
-                        // nothing to step over; keep retrying with backoff.
-                        tracing::warn!(destination = %self.name, error = %e, failures = malformed_tries,
-                            "the Defender API keeps answering a malformed page; retrying");
-                        self.backoff(malformed_tries, shutdown).await?;
-                    }
+                    self.malformed(&mut pager, m, &page, &mut malformed_tries, tx, shutdown)
+                        .await?;
                     continue;
                 }
             }
             malformed_tries = 0;
             cut_offs = 0;
             pages += 1;
-            let requested = size;
-            // A readable page after shrinking: grow back step by step (a poison alert ahead
-            // shrinks it again; a passing fault must not leave the cycle on tiny pages).
-            size = size.saturating_mul(10).min(full_size);
-            // Everything before `last` in the ordered result has now been sent.
-            if let Some(l) = last {
-                let proposed = cap.map_or(l, |c| c.min(l));
-                self.watermark = self.watermark.max(proposed);
-            }
-            self.send(
-                tx,
-                shutdown,
-                FetchItem::Checkpoint(Checkpoint {
-                    watermark: self.watermark,
-                }),
-            )
-            .await?;
-            PollerStats::add(&self.stats.checkpoints, 1);
-            let floor = self.watermark.saturating_sub(self.cfg.overlap);
-            self.seen.prune_below(floor);
-            self.unreadable.retain(|_, t| *t >= floor);
-            self.lag();
-            self.stats
-                .last_success_unix
-                .store(now_unix_ms() / 1000, Ordering::Relaxed);
-            // A server that serves less than `$top` says so with a nextLink; a short page without one
-            // is the end of the result. (The link itself is not followed: it is `$skip` paging,
-            // which keyset paging replaces.)
-            let full = n >= u64::from(requested) || (page.next_link && n > 0);
-            tracing::debug!(destination = %self.name, items = n, new = page_new, query = ?q, "page");
-            if !full {
-                if let Some(u) = q.until {
-                    // A `$skip` walk misses tied alerts when others leave the tie while it runs
-                    // (they shift to lower positions). Walk again until a walk finds nothing
-                    // new; the watermark could otherwise jump far past L within this cycle.
-                    if walk.1 > 0 && walk.0 < TIE_WALKS {
-                        walk = (walk.0 + 1, 0);
-                        q = Query { skip: 0, ..q };
-                        continue;
-                    }
-                    if walk.1 > 0 {
-                        cap = Some(cap.map_or(u, |c| c.min(u)));
-                        tracing::warn!(destination = %self.name, last_update_time = %u, walks = walk.0,
-                            "alerts kept moving during the tie walk; the watermark is held at the tie for the next cycle");
-                    }
-                    q = Query {
-                        from: u,
-                        exclusive: true,
-                        until: None,
-                        skip: 0,
-                    };
-                    continue;
-                }
+            let advance = pager.page(&page).map_err(|o| {
+                Stop::Fatal(FetchError::OrderIgnored {
+                    endpoint: self.client.alerts_url(),
+                    before: o.before.to_string(),
+                    after: o.after.to_string(),
+                })
+            })?;
+            self.page_done(&advance, tx, shutdown).await?;
+            tracing::debug!(destination = %self.name, items = page.items, new = page.new, query = ?q, "page");
+            if advance.done {
                 break;
             }
-            q = match (q.until, q.skip, first, last) {
-                // Past an isolated element and the time moved on: back to keyset.
-                (None, 1.., _, Some(l)) if l > q.from => Query {
-                    from: l,
-                    exclusive: false,
-                    until: None,
-                    skip: 0,
-                },
-                // Tie walk, or stepping past an unreadable element: keep skipping through this filter.
-                (Some(_), _, _, _) | (None, 1.., _, _) | (_, _, _, None) => Query {
-                    skip: q.skip + n,
-                    ..q
-                },
-                (None, 0, Some(f), Some(l)) if f == l => {
-                    tracing::info!(destination = %self.name, last_update_time = %l, page_size = size,
-                        "a whole page shares one lastUpdateTime; paging through the tie with $skip");
-                    walk = (1, page_new);
-                    Query {
-                        from: l,
-                        exclusive: false,
-                        until: Some(l),
-                        skip: n,
-                    }
-                }
-                (None, 0, _, Some(l)) => Query {
-                    from: l,
-                    exclusive: false,
-                    until: None,
-                    skip: 0,
-                },
-            };
         }
         // One info line per cycle that forwarded something; quiet cycles only at debug.
         if new_total > 0 {
@@ -555,6 +365,123 @@ impl Poller {
         } else {
             tracing::debug!(destination = %self.name, deduplicated = dup_total, pages,
                 watermark = %self.watermark, "poll cycle done, nothing new");
+        }
+        Ok(())
+    }
+
+    /// After a readable page: the watermark moves (everything before the page's last time in
+    /// the ordered result has been sent), a checkpoint follows the page's alerts, the dedup
+    /// set is pruned below the new overlap window.
+    async fn page_done(
+        &mut self,
+        advance: &Advance,
+        tx: &Sender<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        for note in &advance.notes {
+            let again =
+                matches!(note, Note::Unwalkable { at, .. } if !self.warned_ties.insert(*at));
+            if !again {
+                self.log_note(note);
+            }
+        }
+        if let Some(w) = advance.watermark {
+            self.watermark = self.watermark.max(w);
+        }
+        self.send(
+            tx,
+            shutdown,
+            FetchItem::Checkpoint(Checkpoint {
+                watermark: self.watermark,
+            }),
+        )
+        .await?;
+        PollerStats::add(&self.stats.checkpoints, 1);
+        let floor = self.watermark.saturating_sub(self.cfg.overlap);
+        self.seen.prune_below(floor);
+        self.unreadable.retain(|_, t| *t >= floor);
+        self.warned_ties.retain(|t| *t >= floor);
+        self.lag();
+        self.stats
+            .last_success_unix
+            .store(now_unix_ms() / 1000, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn log_note(&self, note: &Note) {
+        let name = &self.name;
+        match note {
+            Note::Walk { at, page_size } => {
+                tracing::info!(destination = %name, last_update_time = %at, page_size,
+                    "a whole page shares one lastUpdateTime; paging through the tie with $skip");
+            }
+            Note::Unsettled { at, walks } => {
+                tracing::warn!(destination = %name, last_update_time = %at, walks,
+                    "alerts kept moving during the tie walk; the watermark is held at the tie for the next cycle");
+            }
+            Note::Split { at, parts } => {
+                tracing::debug!(destination = %name, last_update_time = %at, parts,
+                    "a tie range holds more than $skip + $top reach; reading it by createdDateTime ranges");
+            }
+            Note::Unwalkable {
+                at,
+                created,
+                reachable,
+            } => {
+                let created = created.map_or_else(|| "(none)".to_owned(), |c| c.to_string());
+                tracing::warn!(destination = %name, last_update_date_time = %at, created_date_time = %created, reachable,
+                    "ALERTS NOT READ: more than {reachable} alert versions share lastUpdateDateTime {at} and createdDateTime {created}; \
+                     Graph's $top and $skip caps reach only {reachable} of them and no other filterable property tells them apart. \
+                     The rest are read when they are next updated; paging goes on after them");
+            }
+        }
+    }
+
+    /// A page that broke: retried, then the element that breaks it is fetched alone, then
+    /// (if it breaks even alone) forwarded as unreadable and stepped over.
+    async fn malformed(
+        &mut self,
+        pager: &mut Pager,
+        m: Malformed,
+        page: &PageRead,
+        tries: &mut u32,
+        tx: &Sender<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        PollerStats::add(&self.stats.errors, 1);
+        let e = &m.error;
+        let from = pager.query().from;
+        // The broken element, if the break is inside one and it was already forwarded as
+        // unreadable (an earlier cycle or page): no retries needed.
+        let known = m
+            .partial
+            .as_deref()
+            .map(|p| self.unreadable_of(p, m.error.clone(), from));
+        let known_again = known.as_ref().is_some_and(|u| self.known_unreadable(u));
+        if *tries < self.cfg.malformed_attempts.max(1) && !known_again {
+            tracing::warn!(destination = %self.name, error = %e, items_read = page.items,
+                "malformed page from the Defender API; retrying");
+            self.backoff(*tries, shutdown).await?;
+        } else if pager.can_isolate(m.index, m.partial.is_some()) {
+            pager.isolate(m.index, page);
+            *tries = 0;
+            tracing::warn!(destination = %self.name, error = %e, index = m.index,
+                "page still malformed; fetching the element that breaks it alone");
+        } else if let Some(u) = known {
+            // One element breaks even a one-alert page: forward it as unreadable (once) and
+            // step over it; the cursor moves on as for any alert.
+            PollerStats::add(&self.stats.poison_alerts, 1);
+            if !known_again {
+                self.forward_unreadable(u, tx, shutdown).await?;
+            }
+            pager.step_over();
+            *tries = 0;
+        } else {
+            // Broken outside any element (not a page at all, a broken envelope): nothing to
+            // step over; keep retrying with backoff.
+            tracing::warn!(destination = %self.name, error = %e, failures = *tries,
+                "the Defender API keeps answering a malformed page; retrying");
+            self.backoff(*tries, shutdown).await?;
         }
         Ok(())
     }
@@ -592,74 +519,78 @@ impl Poller {
             }
             loop {
                 let index = split.items;
-                let (parsed, unreadable) = match split.next_element() {
-                    Ok(Some(element)) => match alert_model::parse_alert(element) {
-                        Ok(a) => (Some(a), None),
-                        Err(e) => {
-                            let at = page.last.unwrap_or(q.from);
-                            let u = alert_model::unreadable(
-                                element,
-                                format!("value[{index}]: {e}"),
-                                at,
-                            );
-                            (None, Some(u))
-                        }
-                    },
+                let decoded = match split.next_element() {
+                    Ok(Some(element)) => {
+                        let fallback = page.last.unwrap_or(q.from);
+                        decode(self.client.source(), element, index, fallback)
+                    }
                     Ok(None) => break,
                     Err(e) => return Ok(Malformed::at(&split, e.to_string())),
                 };
                 page.items = split.items;
-                if let Some(u) = unreadable {
-                    if self.known_unreadable(&u) {
-                        PollerStats::add(&self.stats.versions_deduplicated, 1);
-                        page.dups += 1;
-                        continue;
-                    }
-                    if !last_try {
-                        return Ok(PageEnd::Malformed(Malformed {
-                            error: u.error,
-                            index,
-                            partial: None,
-                        }));
-                    }
-                    if let Some(t) = u.last_update_time {
-                        page.saw(t);
-                    }
-                    self.forward_unreadable(u, tx, shutdown).await?;
-                    page.new += 1;
-                    continue;
-                }
-                let Some(alert) = parsed else { continue };
-                if let Some(t) = alert.last_update_time {
-                    page.saw(t);
-                }
-                let repaired = !alert.repairs.is_empty();
-                match alert.version_key() {
-                    Some(key) => {
-                        if self.seen.contains(&key) {
+                match decoded {
+                    Ok(d) => self.forward(d, page, tx, shutdown).await?,
+                    Err(u) => {
+                        if self.known_unreadable(&u) {
                             PollerStats::add(&self.stats.versions_deduplicated, 1);
                             page.dups += 1;
-                            continue;
+                        } else if !last_try {
+                            return Ok(PageEnd::Malformed(Malformed {
+                                error: u.error,
+                                index,
+                                partial: None,
+                            }));
+                        } else {
+                            if let Some(t) = u.last_update_time {
+                                page.saw(t, None);
+                            }
+                            self.forward_unreadable(*u, tx, shutdown).await?;
+                            page.new += 1;
                         }
-                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
-                            .await?;
-                        self.seen.insert(&key);
-                    }
-                    None => {
-                        PollerStats::add(&self.stats.unkeyed_alerts, 1);
-                        tracing::warn!(destination = %self.name, id = alert.id.as_deref().unwrap_or("(none)"),
-                            "alert without id or lastUpdateTime: forwarded, but it cannot be deduplicated");
-                        self.send(tx, shutdown, FetchItem::Alert(Box::new(alert)))
-                            .await?;
                     }
                 }
-                if repaired {
-                    PollerStats::add(&self.stats.alerts_repaired, 1);
-                }
-                page.new += 1;
-                PollerStats::add(&self.stats.alerts_fetched, 1);
             }
         }
+    }
+
+    /// Forwards a readable alert unless its version was already sent.
+    async fn forward(
+        &mut self,
+        d: Decoded,
+        page: &mut PageRead,
+        tx: &Sender<FetchItem>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Stop> {
+        if let Some(t) = d.time {
+            page.saw(t, d.created);
+        }
+        match d.key {
+            Some(key) => {
+                if self.seen.contains(&key) {
+                    PollerStats::add(&self.stats.versions_deduplicated, 1);
+                    page.dups += 1;
+                    return Ok(());
+                }
+                self.send(tx, shutdown, d.item).await?;
+                self.seen.insert(&key);
+            }
+            None => {
+                PollerStats::add(&self.stats.unkeyed_alerts, 1);
+                tracing::warn!(destination = %self.name, id = d.unkeyed_id.as_deref().unwrap_or("(none)"),
+                    "alert without id or update time: forwarded, but it cannot be deduplicated");
+                self.send(tx, shutdown, d.item).await?;
+            }
+        }
+        if d.repaired {
+            PollerStats::add(&self.stats.alerts_repaired, 1);
+        }
+        page.new += 1;
+        PollerStats::add(&self.stats.alerts_fetched, 1);
+        Ok(())
+    }
+
+    fn unreadable_of(&self, bytes: &[u8], error: String, at: Timestamp) -> Unreadable {
+        crate::decode::unreadable(self.client.source(), bytes, error, at)
     }
 
     /// Sends an unreadable element on (the pipeline forwards it as a marked event, writes it to
@@ -696,7 +627,7 @@ impl Poller {
         size: u32,
         shutdown: &CancellationToken,
     ) -> Result<crate::client::RawPage, Stop> {
-        let query = q.render(size, self.cfg.expand_evidence);
+        let query = q.render(self.client.source(), size, self.cfg.expand_evidence);
         let mut failures = 0u32;
         loop {
             self.stats.alive();
@@ -746,25 +677,5 @@ impl Poller {
             _ = shutdown.cancelled() => Err(Stop::Shutdown),
             _ = tokio::time::sleep(wait) => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_renders_odata() {
-        let t = Timestamp::parse("2026-01-01T00:00:00.84Z").unwrap();
-        let q = Query {
-            from: t,
-            exclusive: false,
-            until: Some(t),
-            skip: 3000,
-        };
-        assert_eq!(
-            q.render(1000, true),
-            "$filter=lastUpdateTime+ge+2026-01-01T00:00:00.84Z+and+lastUpdateTime+le+2026-01-01T00:00:00.84Z&$orderby=lastUpdateTime+asc&$top=1000&$skip=3000&$expand=evidence"
-        );
     }
 }

@@ -13,6 +13,7 @@
 //! request's sequence number. A correct fetcher emits each of them exactly once and nothing
 //! else, and emits exactly one checkpoint per readable page.
 
+pub mod graph;
 mod jwt;
 mod server;
 pub mod store;
@@ -49,9 +50,27 @@ pub enum Compression {
     Deflate,
 }
 
+/// Which API the mock serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MockApi {
+    /// Defender for Endpoint `GET /api/alerts`.
+    #[default]
+    Mde,
+    /// Microsoft Graph `GET /v1.0/security/alerts_v2` (see [`graph`]).
+    Graph,
+}
+
 /// How the mock starts.
 #[derive(Debug, Clone)]
 pub struct MockOptions {
+    pub api: MockApi,
+    /// Other scopes the token endpoint issues tokens for (their audience is then wrong for
+    /// the API, as Entra ID would issue them for an app allowed both).
+    pub other_scopes: Vec<String>,
+    /// Graph's per-tenant request limit per sliding minute (429 + `Retry-After` above it).
+    pub graph_requests_per_minute: Option<u32>,
+    /// A faulty service (or proxy) that drops `$orderby`: pages come newest first.
+    pub graph_ignores_orderby: bool,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -77,9 +96,25 @@ pub struct MockOptions {
     pub generated: Option<Generated>,
 }
 
+impl MockOptions {
+    /// A simulated Microsoft Graph alerts_v2 tenant; it also issues tokens for the MDE scope.
+    pub fn graph() -> Self {
+        Self {
+            api: MockApi::Graph,
+            scope: "https://graph.microsoft.com/.default".into(),
+            other_scopes: vec!["https://api.securitycenter.microsoft.com/.default".into()],
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for MockOptions {
     fn default() -> Self {
         Self {
+            api: MockApi::Mde,
+            other_scopes: Vec::new(),
+            graph_requests_per_minute: Some(150),
+            graph_ignores_orderby: false,
             tenant_id: "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b".into(),
             client_id: "0d9e8f7a-6b5c-4d3e-9f2a-1b0c9d8e7f6a".into(),
             client_secret: "mock~SECRET~Qx7.z9Lp2Vb4Nk8Rt6Wy3Hs5Jd1Fg0".into(),
@@ -186,6 +221,10 @@ type Hook = Box<dyn FnOnce(&mut Store) + Send>;
 struct State {
     store: Store,
     tokens: HashMap<String, TokenState>,
+    /// The scope each token was issued for.
+    audiences: HashMap<String, String>,
+    /// Graph requests of the last minute.
+    graph_window: VecDeque<Instant>,
     issued_tokens: Vec<String>,
     token_counter: u32,
     token_requests: u64,
@@ -256,7 +295,10 @@ impl MockDefender {
                 .map_err(|_| MockError::BadCertificate)?;
             opts.client_certificate_der = Some(der.to_vec());
         }
-        let mut store = Store::new();
+        let mut store = match opts.api {
+            MockApi::Mde => Store::new(),
+            MockApi::Graph => Store::graph(),
+        };
         for a in std::mem::take(&mut opts.alerts) {
             store.put(a);
         }
@@ -270,6 +312,8 @@ impl MockDefender {
             state: Mutex::new(State {
                 store,
                 tokens: HashMap::new(),
+                audiences: HashMap::new(),
+                graph_window: VecDeque::new(),
                 issued_tokens: Vec::new(),
                 token_counter: 0,
                 token_requests: 0,
@@ -331,6 +375,19 @@ impl MockDefender {
         &self.pki.ca.cert_pem
     }
 
+    /// Which API this mock serves.
+    pub fn api(&self) -> MockApi {
+        self.shared.opts.api
+    }
+
+    /// The daemon's `[defender] source` for this mock: `"graph"` or `"mde"`.
+    pub fn source_name(&self) -> &'static str {
+        match self.api() {
+            MockApi::Graph => "graph",
+            MockApi::Mde => "mde",
+        }
+    }
+
     /// The scope the token endpoint expects.
     pub fn scope(&self) -> &str {
         &self.shared.opts.scope
@@ -384,6 +441,29 @@ impl MockDefender {
     pub fn insert_ties(&self, count: usize, at: Timestamp) -> Vec<VersionKey> {
         let mut st = self.state();
         (0..count).map(|_| self.make(&mut st, at)).collect()
+    }
+
+    /// `count` new Graph alerts sharing `lastUpdateDateTime` = `at` *and* `createdDateTime` =
+    /// `created`: identical in every filterable time (a tie no `$filter` can split).
+    pub fn insert_ties_created(
+        &self,
+        count: usize,
+        at: Timestamp,
+        created: Timestamp,
+    ) -> Vec<VersionKey> {
+        let mut st = self.state();
+        (0..count)
+            .map(|_| {
+                let key = self.make(&mut st, at);
+                if let Some(mut v) = st.store.get(&key.id) {
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("createdDateTime".into(), created.to_string().into());
+                    }
+                    st.store.put(v);
+                }
+                key
+            })
+            .collect()
     }
 
     /// Updates alerts (status/assignment change, `lastUpdateTime` = now); returns new versions.

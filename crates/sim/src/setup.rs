@@ -16,6 +16,8 @@ use crate::pki::PkiFiles;
 /// What a config needs to reach the simulated Defender API.
 #[derive(Debug, Clone)]
 pub struct SimApi {
+    /// `graph` or `mde`: which API the mock serves (the config's `source`).
+    pub source: &'static str,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -32,6 +34,7 @@ impl SimApi {
         let ca_file = dir.join("api-ca.pem");
         std::fs::write(&ca_file, mock.ca_pem())?;
         Ok(SimApi {
+            source: mock.source_name(),
             tenant_id: mock.tenant_id.clone(),
             client_id: mock.client_id.clone(),
             client_secret: mock.client_secret.clone(),
@@ -98,6 +101,7 @@ impl SimConfig {
     /// `[defender]` pointing at `api`, `[state] directory = state_dir`; no destination yet.
     pub fn new(api: &SimApi, state_dir: &Path) -> SimConfig {
         let mut defender = Table::default();
+        defender.set("source", api.source);
         defender.set("tenant_id", api.tenant_id.as_str());
         defender.set("client_id", api.client_id.as_str());
         defender.set("client_secret", api.client_secret.as_str());
@@ -219,6 +223,7 @@ mod tests {
 
     fn api() -> SimApi {
         SimApi {
+            source: "mde",
             tenant_id: "t".into(),
             client_id: "c".into(),
             client_secret: "s\"x\\y".into(),

@@ -40,10 +40,12 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
         let client = cfg.client.0.clone();
         match client.probe().await {
             Ok(r) => println!(
-                "✓ defender     token from {} (valid {}s), GET {}/api/alerts?$top=1 returned {} alert(s){}",
+                "✓ defender     source {}: token from {} for {} (valid {}s), GET {}?$top=1 returned {} alert(s){}",
+                r.source,
                 r.token_endpoint,
+                r.scope,
                 r.token_lifetime.as_secs(),
-                r.api_url,
+                r.alerts_url,
                 r.alerts_returned,
                 r.newest_last_update.map(|t| format!(", newest lastUpdateTime {t}")).unwrap_or_default()
             ),

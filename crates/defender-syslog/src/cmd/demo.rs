@@ -1,7 +1,8 @@
 //! `defender-syslog demo`: the whole product on loopback, with no credentials and no config.
 //!
-//! Starts the simulated Defender API (`sim::defender`, seeded with the repository's sample
-//! alerts, plus new alerts and updates every few seconds), an in-process TLS collector with a
+//! Starts the simulated Defender API (`sim::defender`: Microsoft Graph alerts_v2 by default,
+//! the MDE alerts API with `--source mde`; seeded with the repository's sample alerts of that
+//! API, plus new alerts and updates every few seconds), an in-process TLS collector with a
 //! throwaway CA (`sim::collector`, `sim::pki`), writes a real `config.toml` for them into a
 //! temporary directory, loads it with the normal config loader and runs the normal daemon
 //! (`daemon::run`) between them. What the collector receives is parsed with the strict parsers
@@ -40,15 +41,35 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     crate::logging::init("warn", false);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
-    rt.block_on(demo(args.format, duration))
+    let graph = args.source == "graph";
+    rt.block_on(demo(args.format, graph, duration))
 }
 
-async fn demo(format: FormatKind, duration: Option<Duration>) -> anyhow::Result<ExitCode> {
+async fn demo(
+    format: FormatKind,
+    graph: bool,
+    duration: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new()
         .prefix("defender-syslog-demo-")
         .tempdir()
         .context("temporary directory")?;
-    let seed: Vec<serde_json::Value> = alert_model::samples::ALERTS_NDJSON
+    let (samples, opts, api) = if graph {
+        let api = "Microsoft Graph alerts_v2 API";
+        (
+            alert_model::samples::GRAPH_ALERTS_NDJSON,
+            MockOptions::graph(),
+            api,
+        )
+    } else {
+        let api = "Defender for Endpoint alerts API";
+        (
+            alert_model::samples::ALERTS_NDJSON,
+            MockOptions::default(),
+            api,
+        )
+    };
+    let seed: Vec<serde_json::Value> = samples
         .lines()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -56,7 +77,7 @@ async fn demo(format: FormatKind, duration: Option<Duration>) -> anyhow::Result<
     let seeded = seed.len();
     let mock = MockDefender::start(MockOptions {
         alerts: seed,
-        ..MockOptions::default()
+        ..opts
     })
     .await
     .context("simulated Defender API")?;
@@ -76,7 +97,7 @@ async fn demo(format: FormatKind, duration: Option<Duration>) -> anyhow::Result<
     let fmt_name = format_name(format);
     println!("defender-syslog demo — {fmt_name} over TLS, Ctrl-C to stop");
     println!(
-        "  simulated Defender API  {}  ({seeded} sample alerts; new alerts and updates every 4 s)",
+        "  simulated {api}  {}  ({seeded} sample alerts; new alerts and updates every 4 s; `--source mde` for the other API)",
         mock.base_url()
     );
     println!(

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fetcher::{ApiConfig, BudgetLimits, Cloud, Credential, PollerConfig, Secret};
+use fetcher::{ApiConfig, Cloud, Credential, PollerConfig, Secret, Source};
 use forwarder::format::{
     DEFAULT_LEEF_DELIMITER, Format, FormatKind, FormatOptions, Formatter, LeefVersion, MsgBody,
 };
@@ -142,7 +142,7 @@ pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Confi
         let message = e.to_string();
         cx.err(client_error_key(&message), message)
     })?;
-    let poller = poller_config(&cx, &defender)?;
+    let poller = poller_config(&cx, &defender, api.source)?;
 
     if raw.destination.is_empty() {
         return Err(cx.err(
@@ -309,8 +309,14 @@ fn api_config(
             ));
         }
     }
+    let api_source = match &d.source {
+        None => Source::Graph,
+        Some(s) => s
+            .parse::<Source>()
+            .map_err(|e| cx.err("defender.source", e.to_string()))?,
+    };
     let (credential, source) = credential(cx, d, warnings)?;
-    let mut api = ApiConfig::new(tenant_id, client_id, credential);
+    let mut api = ApiConfig::new(tenant_id, client_id, credential).with_source(api_source);
     if let Some(c) = &d.cloud {
         api.cloud = c.parse::<Cloud>().map_err(|_| {
             cx.err(
@@ -340,7 +346,7 @@ fn api_config(
         readable(cx, "defender.ca_file", ca)?;
         api.ca_file = Some(ca.clone());
     }
-    let mut budget = BudgetLimits::default();
+    let mut budget = api_source.quota();
     if let Some(n) = d.max_requests_per_minute {
         if n == 0 || n > budget.per_minute {
             return Err(cx.err(
@@ -498,7 +504,11 @@ fn readable(cx: &Ctx<'_>, key: &str, path: &Path) -> Result<(), ConfigError> {
         .map_err(|e| cx.err(key, format!("cannot read {}: {e}", path.display())))
 }
 
-fn poller_config(cx: &Ctx<'_>, d: &RawDefender) -> Result<PollerConfig, ConfigError> {
+fn poller_config(
+    cx: &Ctx<'_>,
+    d: &RawDefender,
+    source: Source,
+) -> Result<PollerConfig, ConfigError> {
     let mut p = PollerConfig::default();
     p.poll_interval = cx.duration(
         "defender.poll_interval",
@@ -515,10 +525,12 @@ fn poller_config(cx: &Ctx<'_>, d: &RawDefender) -> Result<PollerConfig, ConfigEr
         return Err(cx.err("defender.poll_interval", "expected at least 100ms"));
     }
     if let Some(n) = d.page_size {
-        if !(1..=10_000).contains(&n) {
+        // Refused rather than clamped: a silently different page size surprises whoever tunes it.
+        let max = source.max_page_size();
+        if !(1..=max).contains(&n) {
             return Err(cx.err(
                 "defender.page_size",
-                format!("expected 1 to 10000 (the API's $top limit), got {n}"),
+                format!("expected 1 to {max} (the {source} API's $top limit), got {n}"),
             ));
         }
         p.page_size = n;

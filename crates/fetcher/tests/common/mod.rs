@@ -130,10 +130,7 @@ impl Running {
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|i| match i {
-                FetchItem::Alert(a) => a.version_key(),
-                _ => None,
-            })
+            .filter_map(item_key)
             .collect()
     }
 
@@ -201,6 +198,15 @@ impl Running {
     }
 }
 
+/// The version key of an alert item (MDE or Graph).
+pub fn item_key(i: &FetchItem) -> Option<VersionKey> {
+    match i {
+        FetchItem::Alert(a) => a.version_key(),
+        FetchItem::Graph(a) => a.version_key(),
+        _ => None,
+    }
+}
+
 pub fn alerts_requests(mock: &MockDefender) -> usize {
     mock.request_log()
         .iter()
@@ -252,8 +258,8 @@ fn conservation(
     let mut emitted_at: HashMap<VersionKey, usize> = HashMap::new();
     let mut unkeyed_emitted = 0;
     for (pos, it) in items.iter().enumerate() {
-        if let FetchItem::Alert(a) = it {
-            match a.version_key() {
+        if matches!(it, FetchItem::Alert(_) | FetchItem::Graph(_)) {
+            match item_key(it) {
                 Some(k) => {
                     assert!(
                         !already_delivered.contains(&k),
@@ -353,7 +359,11 @@ pub fn check_budget(mock: &MockDefender) {
             .iter()
             .take_while(|u| u.duration_since(*t) < Duration::from_secs(60))
             .count();
-        assert!(in_min <= 100, "{in_min} requests within 60 s");
+        let quota = match mock.api() {
+            sim::defender::MockApi::Mde => 100,
+            sim::defender::MockApi::Graph => 150,
+        };
+        assert!(in_min <= quota, "{in_min} requests within 60 s");
     }
     assert!(
         times.len() <= 1500 || times[1500].duration_since(times[0]) >= Duration::from_secs(3600)

@@ -17,7 +17,7 @@ use super::{
     Compression, Endpoint, Fault, RequestRecord, ServedVersion, Shared, TokenFault, TokenState,
 };
 
-type Resp = Response<Full<Bytes>>;
+pub(super) type Resp = Response<Full<Bytes>>;
 
 pub(super) async fn accept_loop(
     listener: tokio::net::TcpListener,
@@ -57,12 +57,22 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// The request headers the endpoints look at.
+pub(super) struct Headers {
+    pub auth: Option<String>,
+    pub accept_encoding: Option<String>,
+    pub prefer: Option<String>,
+}
+
 async fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Resp {
     let at = Instant::now();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let accept_gzip = header(&req, "accept-encoding");
-    let auth = header(&req, "authorization");
+    let headers = Headers {
+        auth: header(&req, "authorization"),
+        accept_encoding: header(&req, "accept-encoding"),
+        prefer: header(&req, "prefer"),
+    };
     let method = req.method().clone();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -94,14 +104,16 @@ async fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Resp {
         retry_after: None,
     };
     let delay = match shared.state.lock() {
-        Ok(mut st) if path == "/api/alerts" => match st.faults.front() {
-            Some(Fault::Delay(d)) => {
-                let d = *d;
-                st.faults.pop_front();
-                Some(d)
+        Ok(mut st) if path == "/api/alerts" || path == super::graph::PATH => {
+            match st.faults.front() {
+                Some(Fault::Delay(d)) => {
+                    let d = *d;
+                    st.faults.pop_front();
+                    Some(d)
+                }
+                _ => None,
             }
-            _ => None,
-        },
+        }
         _ => None,
     };
     let resp = if let Some(d) = delay {
@@ -111,16 +123,24 @@ async fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Resp {
     } else if method == hyper::Method::POST && path.ends_with("/oauth2/v2.0/token") {
         record.endpoint = Endpoint::Token;
         token(shared, &path, &body)
-    } else if method == hyper::Method::GET && (path == "/api/alerts" || path == "/api/v1.0/alerts")
+    } else if method == hyper::Method::GET
+        && shared.opts.api == super::MockApi::Mde
+        && (path == "/api/alerts" || path == "/api/v1.0/alerts")
     {
         record.endpoint = Endpoint::Alerts;
         alerts(
             shared,
             &query,
-            auth.as_deref(),
-            accept_gzip.as_deref(),
+            headers.auth.as_deref(),
+            headers.accept_encoding.as_deref(),
             &mut record,
         )
+    } else if method == hyper::Method::GET
+        && shared.opts.api == super::MockApi::Graph
+        && path == super::graph::PATH
+    {
+        record.endpoint = Endpoint::Alerts;
+        super::graph::alerts_v2(shared, &query, &headers, &mut record)
     } else {
         mde_error(StatusCode::NOT_FOUND, "NotFound", "Resource not found")
     };
@@ -139,7 +159,7 @@ fn header(req: &Request<hyper::body::Incoming>, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Resp {
+pub(super) fn json_response(status: StatusCode, body: Vec<u8>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -151,7 +171,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Resp {
     r
 }
 
-fn mde_error(status: StatusCode, code: &str, message: &str) -> Resp {
+pub(super) fn mde_error(status: StatusCode, code: &str, message: &str) -> Resp {
     let body = json!({"error": {"code": code, "message": message,
         "target": format!("|{:08x}-mock.", rand_u32())}});
     json_response(status, body.to_string().into_bytes())
@@ -223,7 +243,8 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Resp {
             "Application with identifier was not found in the directory.",
         );
     }
-    if form.get("scope").map(String::as_str) != Some(shared.opts.scope.as_str()) {
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    if scope != shared.opts.scope && !shared.opts.other_scopes.contains(&scope) {
         return aad_error(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -259,6 +280,7 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Resp {
     );
     st.tokens
         .insert(token.clone(), TokenState::Valid(Instant::now()));
+    st.audiences.insert(token.clone(), scope);
     st.issued_tokens.push(token.clone());
     let body = json!({"token_type": "Bearer", "expires_in": shared.opts.token_lifetime.as_secs(),
         "ext_expires_in": shared.opts.token_lifetime.as_secs(), "access_token": token});
@@ -336,6 +358,73 @@ fn parse_odata(query: &str) -> Result<OData, String> {
     Ok(o)
 }
 
+const MDE_FORBIDDEN: &str = "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.";
+
+/// Runs the test hooks registered for this alerts request (they act "during" it).
+pub(super) fn run_hooks(st: &mut super::State, record: &RequestRecord) {
+    st.alerts_requests += 1;
+    // Hooks run "during" this request: what they put is visible from this request on.
+    st.store.clock = record.seq.saturating_sub(1);
+    let n = st.alerts_requests;
+    if let Some(hooks) = st.hooks.remove(&n) {
+        for h in hooks {
+            h(&mut st.store);
+        }
+    }
+}
+
+/// Takes the next queued fault: `Err` is its answer; `Ok` the extra items to put in front of
+/// the page and a corruption to apply to it.
+pub(super) fn take_fault(
+    st: &mut super::State,
+    record: &mut RequestRecord,
+    forbidden: &str,
+) -> Result<(Vec<Value>, Option<Fault>), Box<Resp>> {
+    let Some(f) = st.faults.pop_front() else {
+        return Ok((Vec::new(), None));
+    };
+    Err(Box::new(match f {
+        Fault::Status500 => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"{\"error\":{\"code\":\"InternalServerError\",\"message\":\"\"}}".to_vec(),
+        ),
+        Fault::TooManyRequests { retry_after_secs } => too_many(record, retry_after_secs),
+        Fault::Empty404 => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+        Fault::Unauthorized => mde_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "The access token has expired.",
+        ),
+        Fault::ExpiredToken403 => mde_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The access token has expired.",
+        ),
+        Fault::Forbidden => mde_error(StatusCode::FORBIDDEN, "Forbidden", forbidden),
+        Fault::Malformed | Fault::Truncated => return Ok((Vec::new(), Some(f))),
+        Fault::ExtraItems(items) => return Ok((items, None)),
+        // Taken in `handle` before the request reaches here.
+        Fault::Delay(_) => return Ok((Vec::new(), None)),
+    }))
+}
+
+/// A 429 asking to wait `retry_after_secs`.
+pub(super) fn too_many(record: &mut RequestRecord, retry_after_secs: u64) -> Resp {
+    record.retry_after = Some(retry_after_secs);
+    let mut r = mde_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Rate limit is exceeded. Try again later.",
+    );
+    r.headers_mut()
+        .insert("retry-after", retry_after_secs.into());
+    r
+}
+
 fn alerts(
     shared: &Shared,
     query: &str,
@@ -347,15 +436,7 @@ fn alerts(
         return mde_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "");
     };
     let st = &mut *guard;
-    st.alerts_requests += 1;
-    // Hooks run "during" this request: what they put is visible from this request on.
-    st.store.clock = record.seq.saturating_sub(1);
-    let n = st.alerts_requests;
-    if let Some(hooks) = st.hooks.remove(&n) {
-        for h in hooks {
-            h(&mut st.store);
-        }
-    }
+    run_hooks(st, record);
     // Authentication first, as the real service does.
     let token = auth.and_then(|a| a.strip_prefix("Bearer "));
     match token.and_then(|t| st.tokens.get(t)) {
@@ -392,65 +473,12 @@ fn alerts(
         }
     }
     if st.forbidden {
-        return mde_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.",
-        );
+        return mde_error(StatusCode::FORBIDDEN, "Forbidden", MDE_FORBIDDEN);
     }
-    let mut extra_items = Vec::new();
-    let mut corrupt = None;
-    if let Some(f) = st.faults.pop_front() {
-        match f {
-            Fault::Status500 => {
-                return json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    b"{\"error\":{\"code\":\"InternalServerError\",\"message\":\"\"}}".to_vec(),
-                );
-            }
-            Fault::TooManyRequests { retry_after_secs } => {
-                record.retry_after = Some(retry_after_secs);
-                let mut r = mde_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TooManyRequests",
-                    "Rate limit is exceeded. Try again later.",
-                );
-                r.headers_mut()
-                    .insert("retry-after", retry_after_secs.into());
-                return r;
-            }
-            Fault::Empty404 => {
-                let mut r = Response::new(Full::new(Bytes::new()));
-                *r.status_mut() = StatusCode::NOT_FOUND;
-                return r;
-            }
-            Fault::Unauthorized => {
-                return mde_error(
-                    StatusCode::UNAUTHORIZED,
-                    "Unauthorized",
-                    "The access token has expired.",
-                );
-            }
-            Fault::ExpiredToken403 => {
-                return mde_error(
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    "The access token has expired.",
-                );
-            }
-            Fault::Forbidden => {
-                return mde_error(
-                    StatusCode::FORBIDDEN,
-                    "Forbidden",
-                    "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.",
-                );
-            }
-            Fault::Malformed | Fault::Truncated => corrupt = Some(f),
-            Fault::ExtraItems(items) => extra_items = items,
-            // Taken in `handle` before the request reaches here.
-            Fault::Delay(_) => {}
-        }
-    }
+    let (extra_items, corrupt) = match take_fault(st, record, MDE_FORBIDDEN) {
+        Ok(f) => f,
+        Err(resp) => return *resp,
+    };
     let mut o = match parse_odata(query) {
         Ok(o) => o,
         Err(e) => return mde_error(StatusCode::BAD_REQUEST, "ODataError", &e),
@@ -647,7 +675,7 @@ fn alerts(
     resp
 }
 
-fn compress(body: Vec<u8>, c: Compression, accept: Option<&str>) -> Resp {
+pub(super) fn compress(body: Vec<u8>, c: Compression, accept: Option<&str>) -> Resp {
     let accept = accept.unwrap_or("");
     let (encoded, name) = match c {
         Compression::Gzip if accept.contains("gzip") => {

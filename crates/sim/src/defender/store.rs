@@ -93,7 +93,7 @@ pub enum Bound {
 }
 
 impl Bound {
-    fn admits(&self, t: Timestamp) -> bool {
+    pub fn admits(&self, t: Timestamp) -> bool {
         match *self {
             Bound::Ge(b) => t >= b,
             Bound::Gt(b) => t > b,
@@ -130,9 +130,28 @@ pub struct Store {
     /// versions put now become visible "after request `clock`".
     pub clock: u64,
     visible_since: HashMap<String, u64>,
+    /// Graph alerts_v2 (`lastUpdateDateTime`, lowercase enums) instead of MDE alerts.
+    graph: bool,
 }
 
 impl Store {
+    /// A store of Graph alerts_v2 alerts (synthesised by [`super::graph::synth`]).
+    pub fn graph() -> Self {
+        Self {
+            graph: true,
+            ..Self::default()
+        }
+    }
+
+    /// The update-time field of this store's alerts.
+    pub fn time_field(&self) -> &'static str {
+        if self.graph {
+            "lastUpdateDateTime"
+        } else {
+            "lastUpdateTime"
+        }
+    }
+
     pub fn new() -> Self {
         let templates = alert_model::samples::alerts()
             .into_iter()
@@ -179,7 +198,7 @@ impl Store {
     pub fn put(&mut self, alert: Value) -> bool {
         let id = alert.get("id").and_then(Value::as_str).map(str::to_owned);
         let lut = alert
-            .get("lastUpdateTime")
+            .get(self.time_field())
             .and_then(Value::as_str)
             .and_then(|s| Timestamp::parse(s).ok());
         let (Some(id), Some(lut)) = (id, lut) else {
@@ -233,7 +252,7 @@ impl Store {
     pub fn update(&mut self, id: &str, at: Timestamp) -> Option<Timestamp> {
         let old = self.get(id)?;
         let old_lut = old
-            .get("lastUpdateTime")
+            .get(self.time_field())
             .and_then(Value::as_str)
             .and_then(|s| Timestamp::parse(s).ok());
         let mut new = self.remove(id)?;
@@ -243,17 +262,30 @@ impl Store {
         {
             lut = next_quantum(o);
         }
-        let (status, assigned) = match new.get("status").and_then(Value::as_str) {
-            Some("New") => ("InProgress", Value::from("secops@contoso.test")),
-            Some("InProgress") => ("Resolved", Value::from("Automation")),
+        let status = new.get("status").and_then(Value::as_str).unwrap_or("");
+        let (status, assigned) = match status.to_ascii_lowercase().as_str() {
+            "new" => ("InProgress", Value::from("secops@contoso.test")),
+            "inprogress" => ("Resolved", Value::from("Automation")),
             _ => ("InProgress", Value::from("secops@contoso.test")),
+        };
+        let (status, resolved) = if self.graph {
+            (
+                if status == "Resolved" {
+                    "resolved"
+                } else {
+                    "inProgress"
+                },
+                "resolvedDateTime",
+            )
+        } else {
+            (status, "resolvedTime")
         };
         if let Some(obj) = new.as_object_mut() {
             obj.insert("status".into(), status.into());
             obj.insert("assignedTo".into(), assigned);
-            obj.insert("lastUpdateTime".into(), lut.to_string().into());
-            if status == "Resolved" {
-                obj.insert("resolvedTime".into(), lut.to_string().into());
+            obj.insert(self.time_field().into(), lut.to_string().into());
+            if status.eq_ignore_ascii_case("resolved") {
+                obj.insert(resolved.into(), lut.to_string().into());
             }
         }
         self.put(new);
@@ -262,6 +294,10 @@ impl Store {
 
     /// A realistic new alert (from the sample templates) with this id and `lastUpdateTime`.
     pub fn synth(&self, seed: u64, id: &str, lut: Timestamp) -> Value {
+        if self.graph {
+            let (created, _) = synth_times(seed, lut);
+            return super::graph::synth(seed, id, lut, created);
+        }
         let mut v = self
             .templates
             .get((seed % self.templates.len().max(1) as u64) as usize)
