@@ -1,7 +1,8 @@
 //! `defender-syslog send` through the built binary: every alert of a file reaches every
 //! destination intact (strict parsers, field by field), a bad input line is reported with its
 //! line number while the good alerts are still sent (exit 1), and a dead destination is named
-//! in the failure (exit 1).
+//! in the failure (exit 1). Graph alerts_v2 input (NDJSON and a page) is sent and previewed by
+//! the configured source or `--source`, and compared field by field with the Graph oracle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
