@@ -178,10 +178,18 @@ fn strip_nulls(v: Value) -> Value {
 }
 
 fn graph_message(mock: &MockDefender, fmt: Fmt, raw: &[u8]) -> Result<VersionKey, String> {
+    check_graph_message(fmt, raw, |id| mock.alert(id))
+}
+
+/// Decodes one Graph alert message with the strict parsers and compares it field by field
+/// with the alerts_v2 JSON `current(id)` returns (the alert as sent); returns its key.
+pub fn check_graph_message(
+    fmt: Fmt,
+    raw: &[u8],
+    current: impl Fn(&str) -> Option<Value>,
+) -> Result<VersionKey, String> {
     let (key, fields) = decode(fmt, raw)?;
-    let current = mock
-        .alert(&key.id)
-        .ok_or_else(|| format!("{key:?}: unknown to the mock"))?;
+    let current = current(&key.id).ok_or_else(|| format!("{key:?}: invented (not sent)"))?;
     compare(fmt, &key, &fields, &current)?;
     Ok(key)
 }

@@ -116,6 +116,11 @@ pub struct PreviewArgs {
     /// Alerts to read: NDJSON or an API page `{"value":[...]}`; `-` for standard input.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
+    /// What the input holds: Microsoft Graph alerts_v2 alerts (`graph`) or Defender for
+    /// Endpoint alerts (`mde`). Default: the config's `[defender] source` if --config is
+    /// given, else `graph` (the default source).
+    #[arg(long, value_parser = ["graph", "mde"])]
+    pub source: Option<String>,
     /// Take hostname, facility, SD-ID, size cap and LEEF options from this destination of the
     /// config (default: the first destination with the chosen format, if --config is given).
     #[arg(long, value_name = "NAME")]
@@ -139,6 +144,10 @@ pub struct SendArgs {
     /// Alerts to send: NDJSON or an API page.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
+    /// What the input holds: Microsoft Graph alerts_v2 alerts (`graph`) or Defender for
+    /// Endpoint alerts (`mde`). Default: the config's `[defender] source`.
+    #[arg(long, value_parser = ["graph", "mde"])]
+    pub source: Option<String>,
     /// Give up on a destination whose delivered count has not moved for this long.
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub timeout: String,

@@ -23,7 +23,7 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 /// Runs every destination until `shutdown` is cancelled, then drains and commits. Returns an
 /// error if a poller or pipeline fails for good (e.g. the credential is refused).
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = StateStore::new(&cfg.state_dir);
+    let store = StateStore::of(&cfg);
     store.ensure_dir()?;
     // Built by the config's second stage (as for `check --offline`): nothing here can fail for
     // a config reason.
@@ -33,7 +33,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let mut destinations = Vec::new();
 
     for d in &cfg.destinations {
-        let resume = match store.load(&d.name)? {
+        let resume = match store.load_to_resume(&d.name)? {
             Some(f) => {
                 tracing::info!(
                     destination = %d.name,

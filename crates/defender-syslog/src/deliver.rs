@@ -13,6 +13,29 @@ use forwarder::format::Formatter;
 use forwarder::transport::{ShutdownReport, Transport, TransportError};
 use tokio::sync::watch;
 
+/// An alert type read from a file by `send` / `preview`: either source's, as an [`AlertRef`].
+pub trait AsAlertRef: alert_model::ApiAlert + Sync {
+    fn alert_ref(&self) -> AlertRef<'_>;
+}
+
+impl AsAlertRef for alert_model::Alert {
+    fn alert_ref(&self) -> AlertRef<'_> {
+        AlertRef::Mde(self)
+    }
+}
+
+impl AsAlertRef for alert_model::GraphAlert {
+    fn alert_ref(&self) -> AlertRef<'_> {
+        AlertRef::Graph(self)
+    }
+}
+
+/// The source of `send` / `preview` input: `--source`, else the config's.
+pub fn input_source(arg: Option<&str>, configured: fetcher::Source) -> fetcher::Source {
+    // clap only lets `graph` and `mde` through.
+    arg.and_then(|s| s.parse().ok()).unwrap_or(configured)
+}
+
 /// One message to forward: an alert of either source, or an unreadable element.
 #[derive(Debug, Clone, Copy)]
 pub enum Message<'a> {

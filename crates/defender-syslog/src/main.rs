@@ -60,6 +60,13 @@ fn main() -> ExitCode {
                 eprintln!("defender-syslog: {c}");
                 return ExitCode::from(2);
             }
+            // Also a config problem: the config's source does not own the existing cursor.
+            if let Some(s) = err.downcast_ref::<state::StateError>()
+                && matches!(s, state::StateError::SourceSwitched { .. })
+            {
+                eprintln!("defender-syslog: {s}");
+                return ExitCode::from(2);
+            }
             if let Some(u) = err.downcast_ref::<UsageError>() {
                 eprintln!("defender-syslog: {u}");
                 return ExitCode::from(2);

@@ -279,7 +279,7 @@ mod tests {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let store = StateStore::new(dir.path(), fetcher::Source::Graph);
         let pipeline = Pipeline {
             name: "t".into(),
             formatter: Formatter::new(FormatOptions::new(Format::Cef, "host")).unwrap(),

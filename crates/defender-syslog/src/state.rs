@@ -4,11 +4,16 @@
 //! Writes are atomic (temp file in the same directory, fsync, rename, fsync the directory), so a
 //! `kill -9` or power loss leaves either the old or the new cursor, never a torn one. A file that
 //! cannot be read is an error with the recovery command, never a silent restart from scratch.
+//!
+//! A file records the source (`graph` / `mde`) its cursor belongs to: the watermark and the
+//! delivered keys of one API mean nothing to the other, so a config whose source differs is
+//! refused ([`StateError::SourceSwitched`]) with the command to start over.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
 
 use alert_model::{ResumePoint, Timestamp};
+use fetcher::Source;
 use serde::{Deserialize, Serialize};
 
 /// Version of the file layout; bumped on incompatible changes.
@@ -20,9 +25,32 @@ const LAYOUT_VERSION: u32 = 1;
 pub struct StateFile {
     pub version: u32,
     pub destination: String,
+    /// The API the cursor belongs to. Files written before sources were recorded have none:
+    /// they are `mde`, the only source there was.
+    #[serde(default = "legacy_source", with = "source_name")]
+    pub source: Source,
     /// When this cursor was committed.
     pub updated: Timestamp,
     pub resume: ResumePoint,
+}
+
+fn legacy_source() -> Source {
+    Source::Mde
+}
+
+/// A [`Source`] as its config name.
+mod source_name {
+    use fetcher::Source;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(source: &Source, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(source.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Source, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// [`StateFile`] borrowed, for writing without copying the delivered keys.
@@ -30,6 +58,8 @@ pub struct StateFile {
 struct StateFileRef<'a> {
     version: u32,
     destination: &'a str,
+    #[serde(with = "source_name")]
+    source: Source,
     updated: Timestamp,
     resume: &'a ResumePoint,
 }
@@ -66,6 +96,19 @@ pub enum StateError {
         needed: u64,
         source: std::io::Error,
     },
+    #[error(
+        "destination {destination}: the state file {path} holds a cursor of source {recorded}, but the config says \
+         source = \"{configured}\"; a cursor of one source is never applied to the other, so nothing was started. \
+         To start over with {configured}, run `{reset}` (or set source = \"{recorded}\" back)"
+    )]
+    SourceSwitched {
+        path: PathBuf,
+        destination: String,
+        recorded: Source,
+        configured: Source,
+        /// The command that starts this destination over with the configured source.
+        reset: String,
+    },
     #[error("cannot use state directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -73,15 +116,24 @@ pub enum StateError {
     },
 }
 
-/// The state directory.
+/// The state directory, and the source whose cursors it writes.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    source: Source,
 }
 
 impl StateStore {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>, source: Source) -> Self {
+        Self {
+            dir: dir.into(),
+            source,
+        }
+    }
+
+    /// The state directory of `cfg`, for the source it configures.
+    pub fn of(cfg: &crate::config::Config) -> Self {
+        Self::new(&cfg.state_dir, cfg.client.0.source())
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -142,12 +194,50 @@ impl StateStore {
         Ok(Some(file))
     }
 
+    /// [`Self::load`] for starting `destination`: a cursor of another source is refused.
+    pub fn load_to_resume(&self, destination: &str) -> Result<Option<StateFile>, StateError> {
+        let Some(file) = self.load(destination)? else {
+            return Ok(None);
+        };
+        if file.source == self.source {
+            return Ok(Some(file));
+        }
+        // Where the old source had got to: the new one starts there (no flood of old alerts).
+        let since = file
+            .resume
+            .watermark
+            .map(|w| format!(" --since {w}"))
+            .unwrap_or_default();
+        Err(StateError::SourceSwitched {
+            path: self.path(destination),
+            destination: destination.to_owned(),
+            recorded: file.source,
+            configured: self.source,
+            reset: format!("defender-syslog state reset --destination {destination}{since}"),
+        })
+    }
+
+    /// Checks every destination's file can be resumed with this source.
+    pub fn check_sources<'a>(
+        &self,
+        destinations: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StateError> {
+        for d in destinations {
+            // Other problems (a corrupt file) are reported where the file is used.
+            if let Err(e @ StateError::SourceSwitched { .. }) = self.load_to_resume(d) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Atomically replaces the cursor of `destination`. On failure (a full or read-only
     /// filesystem) the temp file is removed and the old file is untouched.
     pub fn save(&self, destination: &str, resume: &ResumePoint) -> Result<(), StateError> {
         let file = StateFileRef {
             version: LAYOUT_VERSION,
             destination,
+            source: self.source,
             updated: Timestamp::now(),
             resume,
         };
@@ -230,7 +320,7 @@ mod tests {
     #[test]
     fn save_then_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let store = StateStore::new(dir.path(), Source::Mde);
         assert!(
             store.load("siem").unwrap().is_none(),
             "no file = first start"
@@ -252,7 +342,7 @@ mod tests {
     #[test]
     fn a_failed_save_leaves_the_old_file_and_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let store = StateStore::new(dir.path(), Source::Mde);
         let old = ResumePoint {
             watermark: Some(ts("2026-11-20T08:14:05Z")),
             delivered: vec![],
@@ -280,7 +370,7 @@ mod tests {
     #[test]
     fn corrupt_file_is_an_error_naming_the_recovery() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let store = StateStore::new(dir.path(), Source::Mde);
         fs::write(store.path("siem"), b"{\"version\":1,\"destin").unwrap();
         let e = store.load("siem").unwrap_err().to_string();
         assert!(e.contains("state reset --destination siem --since"), "{e}");
@@ -289,9 +379,65 @@ mod tests {
     #[test]
     fn a_file_of_another_destination_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
+        let store = StateStore::new(dir.path(), Source::Mde);
         store.save("a", &ResumePoint::default()).unwrap();
         fs::copy(store.path("a"), store.path("b")).unwrap();
         assert!(store.load("b").is_err());
+    }
+
+    #[test]
+    fn the_source_is_recorded_and_a_file_without_one_is_mde() {
+        let dir = tempfile::tempdir().unwrap();
+        let graph = StateStore::new(dir.path(), Source::Graph);
+        graph.save("siem", &ResumePoint::default()).unwrap();
+        let text = fs::read_to_string(graph.path("siem")).unwrap();
+        assert!(text.contains("\"source\": \"graph\""), "{text}");
+        assert_eq!(graph.load("siem").unwrap().unwrap().source, Source::Graph);
+        // Written by 0.1.0 before this change: no `source` key.
+        fs::write(
+            graph.path("old"),
+            br#"{"version":1,"destination":"old","updated":"2026-11-20T08:00:00Z",
+                "resume":{"watermark":"2026-11-20T07:00:00Z","delivered":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(graph.load("old").unwrap().unwrap().source, Source::Mde);
+        fs::write(
+            graph.path("odd"),
+            br#"{"version":1,"destination":"odd","source":"eventhub","updated":"2026-11-20T08:00:00Z",
+                "resume":{"watermark":null,"delivered":[]}}"#,
+        )
+        .unwrap();
+        let e = graph.load("odd").unwrap_err().to_string();
+        assert!(e.contains("unknown source \"eventhub\""), "{e}");
+    }
+
+    #[test]
+    fn a_cursor_of_the_other_source_is_refused_with_the_reset_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let mde = StateStore::new(dir.path(), Source::Mde);
+        let resume = ResumePoint {
+            watermark: Some(ts("2026-11-20T08:14:05Z")),
+            delivered: vec![],
+        };
+        mde.save("siem", &resume).unwrap();
+        assert!(mde.load_to_resume("siem").unwrap().is_some());
+        let graph = StateStore::new(dir.path(), Source::Graph);
+        let e = graph.load_to_resume("siem").unwrap_err();
+        assert!(matches!(e, StateError::SourceSwitched { .. }), "{e}");
+        let e = e.to_string();
+        for part in [
+            "destination siem",
+            "source mde",
+            "source = \"graph\"",
+            "`defender-syslog state reset --destination siem --since 2026-11-20T08:14:05Z`",
+        ] {
+            assert!(e.contains(part), "{part:?} missing in: {e}");
+        }
+        assert!(graph.check_sources(["siem"]).is_err());
+        assert!(graph.load_to_resume("none").unwrap().is_none());
+        // After a reset by the graph store the file is graph's.
+        graph.save("siem", &resume).unwrap();
+        graph.check_sources(["siem"]).unwrap();
+        assert!(mde.load_to_resume("siem").is_err());
     }
 }

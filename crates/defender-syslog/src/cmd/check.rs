@@ -22,11 +22,13 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
     for w in &cfg.warnings {
         println!("! warning      {w}");
     }
+    // Even offline (the unit's ExecStartPre): `run` would refuse this config (exit 2).
+    let store = StateStore::of(&cfg);
+    store.check_sources(cfg.destinations.iter().map(|d| d.name.as_str()))?;
     if args.offline {
         return Ok(ExitCode::SUCCESS);
     }
     let mut ok = true;
-    let store = StateStore::new(&cfg.state_dir);
     match store.ensure_dir() {
         Ok(()) => println!("✓ state        {} is writable", cfg.state_dir.display()),
         Err(e) => {

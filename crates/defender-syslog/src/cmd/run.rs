@@ -19,6 +19,8 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
     // The FQDN lookup is bounded and only done here, never by `check --offline`.
     let host = crate::hostname::fqdn(crate::hostname::FQDN_LOOKUP_BOUND);
     let mut cfg = config::load_with_hostname(&path, &host)?;
+    // Before anything starts: a cursor of the other source is refused (exit 2).
+    sources_match(&cfg)?;
     let mut reporter = crate::reload::Reporter::from_env();
     crate::logging::init(
         log.level.as_deref().unwrap_or(&cfg.log.level),
@@ -48,7 +50,10 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
                     }
                     _ = sigterm.recv() => break None,
                     _ = sigint.recv() => break None,
-                    _ = sighup.recv() => match config::load_with_hostname(&path, &host) {
+                    _ = sighup.recv() => match config::load_with_hostname(&path, &host)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|new| sources_match(&new).map(|()| new))
+                    {
                         Ok(new) => {
                             reporter.applied();
                             break Some(new);
@@ -82,6 +87,13 @@ pub fn run(config_path: Option<&Path>, log: crate::LogOverrides) -> anyhow::Resu
             }
         }
     })
+}
+
+/// Every destination's state file belongs to the source `cfg` polls.
+fn sources_match(cfg: &config::Config) -> anyhow::Result<()> {
+    crate::state::StateStore::of(cfg)
+        .check_sources(cfg.destinations.iter().map(|d| d.name.as_str()))?;
+    Ok(())
 }
 
 fn notify(state: &[NotifyState<'_>]) {

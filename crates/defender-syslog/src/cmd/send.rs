@@ -4,6 +4,7 @@
 //! Exit 0 only when every destination got every message and every input alert was readable;
 //! 1 otherwise (bad alerts are reported on stderr with their line, the good ones still sent).
 //! A destination that makes no delivery progress for `--timeout` (default 60 s) is given up on.
+//! The input holds alerts of the config's source (`--source` overrides it).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,14 +13,14 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use alert_model::{Alert, AlertReader, AlertRef};
+use alert_model::{Alert, AlertReader, GraphAlert};
 use anyhow::Context;
 use forwarder::format::Formatter;
 use forwarder::transport::{Transport, TransportError};
 use tokio::sync::{mpsc, watch};
 
 use crate::config;
-use crate::deliver::{Delivery, Message};
+use crate::deliver::{AsAlertRef, Delivery, Message};
 use forwarder::transport::PreparedTransport;
 
 /// How often progress is printed while a destination is still delivering.
@@ -35,10 +36,10 @@ const QUEUE: usize = 1024;
 /// an alert is ≈100 allocations, and freeing them on the thread that made them is cheap,
 /// while mimalloc's cross-thread frees cost ≈20 % of `send`'s CPU. (Formatting here instead
 /// would serialise parse and format on one core: 35 % slower on the static musl build.)
-fn read_into(
-    reader: AlertReader<std::io::BufReader<std::fs::File>>,
-    senders: &[mpsc::Sender<Arc<Alert>>],
-    mut done: mpsc::UnboundedReceiver<Arc<Alert>>,
+fn read_into<A: AsAlertRef>(
+    reader: AlertReader<std::io::BufReader<std::fs::File>, A>,
+    senders: &[mpsc::Sender<Arc<A>>],
+    mut done: mpsc::UnboundedReceiver<Arc<A>>,
     input_name: &str,
 ) -> (u64, u64) {
     let (mut good, mut bad) = (0u64, 0u64);
@@ -89,50 +90,19 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     for w in &cfg.warnings {
         eprintln!("send: warning: {w}");
     }
-    let file = std::fs::File::open(&args.input).map_err(|e| {
-        crate::usage_error(format!("send: cannot read {}: {e}", args.input.display()))
-    })?;
+    let source = crate::deliver::input_source(args.source.as_deref(), cfg.client.0.source());
     let input_name = args.input.display().to_string();
-    let reader = AlertReader::new(std::io::BufReader::with_capacity(256 * 1024, file))
+    let file = std::fs::File::open(&args.input)
         .map_err(|e| crate::usage_error(format!("send: cannot read {input_name}: {e}")))?;
+    let input = std::io::BufReader::with_capacity(256 * 1024, file);
     eprintln!(
-        "send: reading {input_name}; sending to {} destination(s)",
+        "send: reading {input_name} ({source} alerts); sending to {} destination(s)",
         cfg.destinations.len()
     );
-
-    let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
-    let (read, outcomes) = rt.block_on(async {
-        let mut senders = Vec::new();
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, d) in cfg.destinations.iter().enumerate() {
-            let (name, format, transport) =
-                (d.name.clone(), d.formatter.clone(), d.transport.clone());
-            let (tx, rx) = mpsc::channel(QUEUE);
-            senders.push(tx);
-            let done = done_tx.clone();
-            tasks.spawn(
-                async move { (i, send_to(&name, &format, transport, rx, done, stall).await) },
-            );
-        }
-        drop(done_tx);
-        // Parsing runs on its own thread, ahead of formatting and TLS on the runtime's.
-        let name = input_name.clone();
-        let read = tokio::task::spawn_blocking(move || read_into(reader, &senders, done_rx, &name));
-        let mut outcomes = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(o) => outcomes.push(o),
-                Err(e) => anyhow::bail!("a destination task failed: {e}"),
-            }
-        }
-        outcomes.sort_by_key(|(i, _)| *i);
-        let read = read.await.context("the input reader failed")?;
-        Ok((
-            read,
-            outcomes.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
-        ))
-    })?;
+    let (read, outcomes) = match source {
+        fetcher::Source::Graph => send_all::<GraphAlert>(&cfg, input, &input_name, stall)?,
+        fetcher::Source::Mde => send_all::<Alert>(&cfg, input, &input_name, stall)?,
+    };
     let (good, bad) = read;
     eprintln!(
         "send: {good} alert(s) read from {input_name}{}",
@@ -168,21 +138,66 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     })
 }
 
+/// Reads `input` as alerts of type `A` and sends them to every destination; returns (read,
+/// unreadable) and each destination's outcome in config order.
+fn send_all<A: AsAlertRef>(
+    cfg: &config::Config,
+    input: std::io::BufReader<std::fs::File>,
+    input_name: &str,
+    stall: Duration,
+) -> anyhow::Result<((u64, u64), Vec<Outcome>)> {
+    let reader = AlertReader::<_, A>::new_of(input)
+        .map_err(|e| crate::usage_error(format!("send: cannot read {input_name}: {e}")))?;
+    let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    rt.block_on(async {
+        let mut senders = Vec::new();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, d) in cfg.destinations.iter().enumerate() {
+            let (name, format, transport) =
+                (d.name.clone(), d.formatter.clone(), d.transport.clone());
+            let (tx, rx) = mpsc::channel(QUEUE);
+            senders.push(tx);
+            let done = done_tx.clone();
+            tasks.spawn(
+                async move { (i, send_to(&name, &format, transport, rx, done, stall).await) },
+            );
+        }
+        drop(done_tx);
+        // Parsing runs on its own thread, ahead of formatting and TLS on the runtime's.
+        let name = input_name.to_owned();
+        let read = tokio::task::spawn_blocking(move || read_into(reader, &senders, done_rx, &name));
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(o) => outcomes.push(o),
+                Err(e) => anyhow::bail!("a destination task failed: {e}"),
+            }
+        }
+        outcomes.sort_by_key(|(i, _)| *i);
+        let read = read.await.context("the input reader failed")?;
+        Ok((
+            read,
+            outcomes.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
+        ))
+    })
+}
+
 /// One destination's side of the reader: alerts in, used alerts back, and how many it took.
-struct Queue {
-    rx: mpsc::Receiver<Arc<Alert>>,
-    done: mpsc::UnboundedSender<Arc<Alert>>,
+struct Queue<A> {
+    rx: mpsc::Receiver<Arc<A>>,
+    done: mpsc::UnboundedSender<Arc<A>>,
     taken: AtomicU64,
 }
 
 /// Sends every alert of `rx` to one destination. After a failure it keeps taking (and
 /// counting) alerts until the reader is done, so one dead destination never stalls the others.
-async fn send_to(
+async fn send_to<A: AsAlertRef>(
     name: &str,
     formatter: &Formatter,
     transport_cfg: PreparedTransport,
-    rx: mpsc::Receiver<Arc<Alert>>,
-    done: mpsc::UnboundedSender<Arc<Alert>>,
+    rx: mpsc::Receiver<Arc<A>>,
+    done: mpsc::UnboundedSender<Arc<A>>,
     stall: Duration,
 ) -> Outcome {
     let format = formatter.options().format.kind().as_str();
@@ -210,11 +225,11 @@ async fn send_to(
 }
 
 /// The delivery loop of [`send_to`]: returns why it gave up, if it did.
-async fn deliver(
+async fn deliver<A: AsAlertRef>(
     name: &str,
     formatter: &Formatter,
     transport_cfg: &PreparedTransport,
-    queue: &mut Queue,
+    queue: &mut Queue<A>,
     stall: Duration,
     out: &mut Outcome,
 ) -> Option<String> {
@@ -229,7 +244,7 @@ async fn deliver(
     let sender = async {
         while let Some(a) = rx.recv().await {
             queued.fetch_add(1, Relaxed);
-            delivery.push(Message::Alert(AlertRef::Mde(&a))).await?;
+            delivery.push(Message::Alert(a.alert_ref())).await?;
             // Back to the reader thread, which frees it (see `read_into`).
             let _ = done.send(a);
         }

@@ -12,20 +12,21 @@ use crate::state::StateStore;
 pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config_path);
     let cfg = config::load(&path)?;
-    let store = StateStore::new(&cfg.state_dir);
+    let store = StateStore::of(&cfg);
     let names: Vec<String> = cfg.destinations.iter().map(|d| d.name.clone()).collect();
     match args.action {
         StateAction::Show => {
             println!(
-                "{:<16} {:<32} {:>9}  COMMITTED",
-                "DESTINATION", "WATERMARK (lastUpdateTime)", "IN-WINDOW"
+                "{:<16} {:<6} {:<32} {:>9}  COMMITTED",
+                "DESTINATION", "SOURCE", "WATERMARK (lastUpdateTime)", "IN-WINDOW"
             );
             let mut bad = false;
             for name in &names {
                 match store.load(name) {
                     Ok(Some(f)) => println!(
-                        "{:<16} {:<32} {:>9}  {}",
+                        "{:<16} {:<6} {:<32} {:>9}  {}",
                         name,
+                        f.source,
                         f.resume
                             .watermark
                             .map(|t| t.to_string())
@@ -34,7 +35,8 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
                         f.updated
                     ),
                     Ok(None) => println!(
-                        "{name:<16} {:<32} {:>9}  never (first run reaches back {})",
+                        "{name:<16} {:<6} {:<32} {:>9}  never (first run reaches back {})",
+                        "-",
                         "-",
                         "-",
                         humantime::format_duration(cfg.poller.initial_lookback)

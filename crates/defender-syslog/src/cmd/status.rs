@@ -242,7 +242,7 @@ impl Samples {
 }
 
 fn from_state_files(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let store = StateStore::new(&cfg.state_dir);
+    let store = StateStore::of(cfg);
     let now = Timestamp::now();
     let mut bad = false;
     for d in &cfg.destinations {
