@@ -187,3 +187,24 @@ async fn graph_kill_9_and_restart_loses_nothing_and_resumes_from_the_cursor() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_403_in_run_names_the_graph_permission_in_the_log() {
+    let w = World::with_mock(MockOptions::graph()).await;
+    w.mock.insert_new(5);
+    w.mock.set_forbidden(true);
+    let cef = w.tls_collector().await;
+    let config = w.write_config(&[Dest::new("arcsight", Fmt::Cef, cef.address())]);
+    let mut d = Daemon::start(&config, &w.log_path());
+    let hint = "Microsoft Graph → Application → SecurityAlert.Read.All with admin consent";
+    let start = std::time::Instant::now();
+    while !d.log().contains(hint) && start.elapsed() < Duration::from_secs(90) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(d.log().contains(hint), "{}", d.log());
+    assert!(!d.log().contains(&w.mock.client_secret));
+    assert_eq!(cef.count(), 0, "nothing invented while forbidden");
+    // A missing permission is fatal: the service stops with a failure (systemd shows it).
+    let status = d.wait(Duration::from_secs(40)).await.expect("exits");
+    assert!(!status.success(), "{}", d.log());
+}
