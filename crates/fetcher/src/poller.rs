@@ -463,10 +463,12 @@ impl Poller {
                 "malformed page from the Defender API; retrying");
             self.backoff(*tries, shutdown).await?;
         } else if pager.can_isolate(m.index, m.partial.is_some()) {
-            pager.isolate(m.index, page);
             *tries = 0;
             tracing::warn!(destination = %self.name, error = %e, index = m.index,
                 "page still malformed; fetching the element that breaks it alone");
+            for note in &pager.isolate(m.index, page) {
+                self.log_note(note);
+            }
         } else if let Some(u) = known {
             // One element breaks even a one-alert page: forward it as unreadable (once) and
             // step over it; the cursor moves on as for any alert.
@@ -474,7 +476,9 @@ impl Poller {
             if !known_again {
                 self.forward_unreadable(u, tx, shutdown).await?;
             }
-            pager.step_over();
+            for note in &pager.step_over() {
+                self.log_note(note);
+            }
             *tries = 0;
         } else {
             // Broken outside any element (not a page at all, a broken envelope): nothing to

@@ -196,6 +196,51 @@ async fn an_unwalkable_tie_is_one_loud_warning_and_the_alerts_after_it_still_arr
 }
 
 #[tokio::test]
+async fn a_poison_alert_deep_in_a_narrowed_tie_is_isolated_within_the_skip_cap() {
+    let mock = start_mock(MockOptions::graph()).await;
+    let tie = ago(900);
+    let tied = mock.insert_ties(1300, tie);
+    // Position 650 of the tie: the page at `$skip` 500 breaks 150 elements in, so isolating
+    // it by index alone would ask for `$skip` 650 (Graph answers 400).
+    let poison = tied[650].id.clone();
+    mock.poison(&poison);
+    let mut expected = keys(&tied);
+    expected.extend(mock.insert_late(20, Duration::from_secs(600)));
+    let others: HashSet<VersionKey> = expected
+        .iter()
+        .filter(|k| k.id != poison)
+        .cloned()
+        .collect();
+    let client = Client::new(graph_config(&mock)).unwrap();
+    let mut cfg = poller_config();
+    cfg.page_size = 200;
+    let run = spawn(&client, cfg, ResumePoint::default());
+    run.settle(&others, &mock).await;
+    run.wait_for("the poison forwarded as unreadable", |r| {
+        r.stats.alerts_unreadable.load(Relaxed) >= 1
+    })
+    .await;
+    assert_graph_queries(&mock);
+    let unreadable: Vec<Option<String>> = run
+        .items
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|i| match i {
+            FetchItem::Unreadable(u) => Some(u.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unreadable, vec![Some(poison.clone())], "forwarded once");
+    // Once the API serves it properly (inside the overlap), it arrives as itself.
+    mock.unpoison(&poison);
+    run.settle(&expected, &mock).await;
+    let (items, _) = run.stop().await;
+    check_conservation(&mock, &items, &HashSet::new());
+    assert_graph_queries(&mock);
+}
+
+#[tokio::test]
 async fn late_visible_alerts_inside_the_overlap_are_caught() {
     let mock = start_mock(MockOptions::graph()).await;
     let mut expected = keys(&mock.insert_late(40, Duration::from_secs(700)));

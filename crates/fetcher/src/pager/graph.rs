@@ -143,6 +143,57 @@ impl Pager {
         self.next_range(notes);
     }
 
+    /// Isolating (or stepping over) a broken element at `at` needs a `$skip` beyond the cap:
+    /// outside a tie walk, start one at `at` (its ranges are paged from `$skip` 0); inside one,
+    /// split the current range at the `createdDateTime`s read so far, so that fewer versions
+    /// precede the element in its part. A range that cannot be split is unwalkable (warned).
+    pub(super) fn beyond_skip_cap(
+        &mut self,
+        at: Timestamp,
+        created: &[Timestamp],
+        notes: &mut Vec<Note>,
+    ) {
+        let Some(n) = self.narrow.as_mut() else {
+            notes.push(Note::Walk {
+                at,
+                page_size: self.size,
+            });
+            self.walk = super::Walk {
+                walks: 1,
+                ..Default::default()
+            };
+            self.narrow = Some(Narrow {
+                at,
+                range: Created::default(),
+                todo: Vec::new(),
+                done: Vec::new(),
+                created: Vec::new(),
+            });
+            self.q = Query {
+                until: Some(at),
+                created: Some(Created::default()),
+                ..Query::keyset(at)
+            };
+            return;
+        };
+        n.created.extend_from_slice(created);
+        match split(n.range, &n.created) {
+            Some(parts) => {
+                notes.push(Note::Split {
+                    at: n.at,
+                    parts: parts.len(),
+                });
+                n.todo.extend(parts.into_iter().rev());
+            }
+            None => notes.push(Note::Unwalkable {
+                at: n.at,
+                created: n.created.first().copied(),
+                reachable: self.max_skip.unwrap_or(u64::MAX),
+            }),
+        }
+        self.next_range(notes);
+    }
+
     /// The next range of the tie, the next walk over it, or past it.
     fn next_range(&mut self, notes: &mut Vec<Note>) {
         loop {

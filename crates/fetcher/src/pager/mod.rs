@@ -305,10 +305,11 @@ impl Pager {
 
     /// Straight to the element that broke the page, alone: keyset from the last time read,
     /// `$skip` only over the elements read at that time (a long `$skip` would miss alerts if
-    /// updates shift the result meanwhile).
-    pub(crate) fn isolate(&mut self, index: u64, page: &PageRead) {
+    /// updates shift the result meanwhile). Where that `$skip` is beyond the cap (Graph), the
+    /// tie is narrowed further instead, so the element comes within reach.
+    pub(crate) fn isolate(&mut self, index: u64, page: &PageRead) -> Vec<Note> {
         let q = self.q;
-        self.q = match page.last {
+        let next = match page.last {
             Some(l) if index > 0 => Query {
                 from: l,
                 exclusive: false,
@@ -324,12 +325,25 @@ impl Pager {
                 ..q
             },
         };
+        let mut notes = Vec::new();
+        if self.max_skip.is_some_and(|m| next.skip > m) {
+            self.beyond_skip_cap(next.from, &page.created_at_last, &mut notes);
+            return notes;
+        }
+        self.q = next;
         self.size = 1;
+        notes
     }
 
     /// The element alone still breaks: it was forwarded as unreadable; step over it.
-    pub(crate) fn step_over(&mut self) {
-        self.q.skip += 1;
+    pub(crate) fn step_over(&mut self) -> Vec<Note> {
         self.size = self.full_size;
+        let mut notes = Vec::new();
+        if self.max_skip.is_some_and(|m| self.q.skip + 1 > m) {
+            self.beyond_skip_cap(self.q.from, &[], &mut notes);
+            return notes;
+        }
+        self.q.skip += 1;
+        notes
     }
 }

@@ -404,6 +404,27 @@ fn page_body(items: &mut [Value], prefer: bool, next: Option<String>) -> Vec<u8>
     serde_json::to_vec(&page).unwrap_or_default()
 }
 
+/// A poison alert (`MockDefender::poison`) breaks the page inside its own element (just after
+/// its `lastUpdateDateTime`), which then cannot be delimited: where to cut the body, if the
+/// page holds one.
+fn poison_cut(st: &super::State, body: &[u8], items: &[Value]) -> Option<usize> {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    items.iter().find_map(|v| {
+        let id = v.get("id").and_then(Value::as_str)?;
+        if !st.poison.contains(id) {
+            return None;
+        }
+        let element = serde_json::to_vec(v).ok()?;
+        let at = find(body, &element)?;
+        let time =
+            serde_json::to_vec(&json!({ "lastUpdateDateTime": v.get("lastUpdateDateTime") }))
+                .ok()?;
+        let time = time.get(1..time.len() - 1)?;
+        let inside = find(&element, time).map_or(element.len() / 2, |t| t + time.len());
+        Some(at + inside)
+    })
+}
+
 /// Records what the client can read of the page (all of it, or nothing of a corrupted one)
 /// and answers it.
 fn serve(
@@ -416,10 +437,12 @@ fn serve(
     record: &mut RequestRecord,
 ) -> Resp {
     record.items = items.len();
-    match corrupt {
-        Some(Fault::Malformed) => body = b"{\"value\":[{\"id\":\"x\",,}]}".to_vec(),
-        Some(_) => body.truncate(body.len() * 2 / 3),
-        None => {
+    let cut = poison_cut(st, &body, items);
+    match (corrupt, cut) {
+        (Some(Fault::Malformed), _) => body = b"{\"value\":[{\"id\":\"x\",,}]}".to_vec(),
+        (Some(_), _) => body.truncate(body.len() * 2 / 3),
+        (None, Some(cut)) => body.truncate(cut),
+        (None, None) => {
             record.ok_page = true;
             if shared.opts.record_served {
                 for v in items {
