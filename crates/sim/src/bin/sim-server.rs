@@ -129,6 +129,7 @@ async fn serve(dir: &Path, alerts: usize, control: SocketAddr) -> Result<(), Str
     let config = format!(
         r#"# Written by sim-server for the boot test: the simulated Defender API and a TLS collector.
 [defender]
+source = "{source}"
 tenant_id = "{tenant}"
 client_id = "{client}"
 api_url = "{api}"
@@ -149,6 +150,7 @@ use_system_roots = false
 [log]
 stats_interval = "30s"
 "#,
+        source = mock.source_name(),
         tenant = mock.tenant_id,
         client = mock.client_id,
         api = mock.base_url(),
