@@ -67,6 +67,27 @@ pub(crate) struct Narrow {
     created: Vec<Timestamp>,
 }
 
+impl Narrow {
+    /// Splits the current range at the `createdDateTime`s read in it (the parts are walked
+    /// next), or, when it cannot be split, notes the tie as unwalkable (`reachable` versions).
+    fn split_or_warn(&mut self, reachable: u64, notes: &mut Vec<Note>) {
+        match split(self.range, &self.created) {
+            Some(parts) => {
+                notes.push(Note::Split {
+                    at: self.at,
+                    parts: parts.len(),
+                });
+                self.todo.extend(parts.into_iter().rev());
+            }
+            None => notes.push(Note::Unwalkable {
+                at: self.at,
+                created: self.created.first().copied(),
+                reachable,
+            }),
+        }
+    }
+}
+
 impl Pager {
     /// The next query after a readable page; true when the cycle is done.
     pub(super) fn graph_next(
@@ -126,20 +147,7 @@ impl Pager {
         let Some(n) = self.narrow.as_mut() else {
             return;
         };
-        match split(n.range, &n.created) {
-            Some(parts) => {
-                notes.push(Note::Split {
-                    at: n.at,
-                    parts: parts.len(),
-                });
-                n.todo.extend(parts.into_iter().rev());
-            }
-            None => notes.push(Note::Unwalkable {
-                at: n.at,
-                created: n.created.first().copied(),
-                reachable: max_skip.saturating_add(u64::from(requested)),
-            }),
-        }
+        n.split_or_warn(max_skip.saturating_add(u64::from(requested)), notes);
         self.next_range(notes);
     }
 
@@ -177,20 +185,7 @@ impl Pager {
             return;
         };
         n.created.extend_from_slice(created);
-        match split(n.range, &n.created) {
-            Some(parts) => {
-                notes.push(Note::Split {
-                    at: n.at,
-                    parts: parts.len(),
-                });
-                n.todo.extend(parts.into_iter().rev());
-            }
-            None => notes.push(Note::Unwalkable {
-                at: n.at,
-                created: n.created.first().copied(),
-                reachable: self.max_skip.unwrap_or(u64::MAX),
-            }),
-        }
+        n.split_or_warn(self.max_skip.unwrap_or(u64::MAX), notes);
         self.next_range(notes);
     }
 
