@@ -18,6 +18,8 @@
 //!   proposes) and [`ResumePoint`] (what the binary persisted once delivery was confirmed).
 //! - [`repair`]: lenient decoding ([`parse_alert`]): odd content is repaired and marked, not
 //!   rejected.
+//! - [`stream`]: Defender XDR streaming API records (Event Hubs / Kafka) and
+//!   [`stream::offsets::OffsetTracker`], that source's commit rule.
 //! - [`samples`]: the repository's own synthetic alerts, for `demo`, docs, tests and benches.
 #![forbid(unsafe_code)]
 
@@ -30,6 +32,7 @@ pub mod reader;
 pub mod repair;
 pub mod samples;
 pub mod source;
+pub mod stream;
 pub mod timestamp;
 
 pub use alert::{Alert, Comment, Evidence, LoggedOnUser, RelatedUser};
