@@ -27,6 +27,22 @@ pub fn graph_alerts() -> Vec<crate::GraphAlert> {
         .collect()
 }
 
+/// Synthetic Defender XDR streaming API messages (samples/generate_streaming.py), one Event Hubs /
+/// Kafka message body per line: AlertInfo, AlertEvidence, DeviceProcessEvents,
+/// DeviceNetworkEvents, EmailEvents and IdentityLogonEvents rows with nulls, 7-digit fractions,
+/// an undocumented column, the MachineGroup / _TimeReceivedBySvc / Tenant decorations, and one
+/// message of hostile values and column names.
+pub const STREAMING_NDJSON: &str = include_str!("../samples/streaming.ndjson");
+
+/// The streaming samples as message bodies, in order (what a producer writes to the topic;
+/// [`crate::stream::parse_message`] splits each into its records).
+pub fn streaming_messages() -> Vec<&'static str> {
+    STREAMING_NDJSON
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -50,5 +66,41 @@ mod tests {
             assert!(a.version_key().is_some());
         }
         assert_eq!(super::graph_alerts().len(), all.len());
+    }
+
+    #[test]
+    fn every_streaming_sample_is_readable() {
+        use crate::stream::{StreamEvent, StreamPos, parse_message};
+        let msgs = super::streaming_messages();
+        assert!(msgs.len() >= 6);
+        let mut tables = std::collections::BTreeSet::new();
+        for (i, body) in msgs.iter().enumerate() {
+            let pos = StreamPos {
+                topic: "samples".into(),
+                partition: 0,
+                offset: i as i64,
+            };
+            let events = parse_message(&pos, None, body.as_bytes());
+            assert!(!events.is_empty());
+            for e in events {
+                let StreamEvent::Record(r) = e else {
+                    panic!("message {i}: unreadable {e:?}")
+                };
+                assert!(r.repairs.is_empty(), "{:?}", r.repairs);
+                assert!(r.time.is_some() && r.tenant_id.is_some());
+                assert!(r.properties.contains_key("_TimeReceivedBySvc"));
+                tables.insert(r.table().unwrap_or_default().to_owned());
+            }
+        }
+        for t in [
+            "AlertInfo",
+            "AlertEvidence",
+            "DeviceProcessEvents",
+            "DeviceNetworkEvents",
+            "EmailEvents",
+            "IdentityLogonEvents",
+        ] {
+            assert!(tables.contains(t), "{t} missing from {tables:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - `text`: escaping and replacement of hostile characters.
 //! - `names`: the config / CLI spellings of the choices ([`FormatKind`], [`LeefVersion`], [`MsgBody`]).
 //! - [`unreadable`]: the event sent for a page element that cannot be read at all.
+//! - [`stream`]: Defender XDR streaming records (one advanced-hunting row per message).
 //! - `view`: what the writers need from an alert of either source; `mde` and `graph` say where
 //!   each field of an MDE / Graph `alerts_v2` alert goes; [`vendor`]: the LEEF/CEF header
 //!   identity.
@@ -24,11 +25,13 @@ mod limit;
 mod mde;
 mod names;
 pub mod rfc5424;
+pub mod stream;
 mod text;
 pub mod unreadable;
 pub mod vendor;
 mod view;
 
+use alert_model::stream::{StreamEvent, StreamRecord};
 use alert_model::{Alert, AlertRef, GraphAlert, Unreadable};
 
 use view::AlertView;
@@ -220,6 +223,20 @@ impl Formatter {
     /// escaping rules as an alert.
     pub fn format_unreadable(&self, u: &Unreadable, out: &mut Vec<u8>) {
         unreadable::write(&self.opts, u, out);
+    }
+
+    /// Appends exactly one message for a streamed record (see [`stream`]): the same header,
+    /// escaping, cap and truncation guarantees as an alert; the record id in every format.
+    pub fn format_record(&self, record: &StreamRecord, out: &mut Vec<u8>) {
+        stream::write(&self.opts, record, out);
+    }
+
+    /// [`Formatter::format_record`] or [`Formatter::format_unreadable`], by the event.
+    pub fn format_stream_event(&self, event: &StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            StreamEvent::Record(r) => self.format_record(r, out),
+            StreamEvent::Unreadable(u) => self.format_unreadable(u, out),
+        }
     }
 
     fn render<A: AlertView>(&self, alert: &A, truncated: bool, body: bool, out: &mut Vec<u8>) {
