@@ -76,6 +76,14 @@ const fn slot(key: &'static str, columns: &'static [&'static str], kind: Kind) -
     }
 }
 
+/// A LEEF slot: LEEF has no length caps but `usrName`'s 255.
+const fn leef(key: &'static str, columns: &'static [&'static str], kind: Kind) -> Slot {
+    Slot {
+        cap: usize::MAX,
+        ..slot(key, columns, kind)
+    }
+}
+
 /// A labelled custom string: `(key, label key)`, the column, the label, the cap.
 const fn cs(
     keys: (&'static str, &'static str),
@@ -100,28 +108,28 @@ const CATEGORY: &[&str] = &["Category", "ActionType"];
 
 /// LEEF: predefined keys, before the record identity.
 const LEEF_MAP: &[Slot] = &[
-    slot("cat", CATEGORY, T),
+    leef("cat", CATEGORY, T),
     Slot {
         cap: 255,
-        ..slot("usrName", &["AccountName"], T)
+        ..leef("usrName", &["AccountName"], T)
     },
-    slot("domain", &["AccountDomain"], T),
-    slot("resource", &["DeviceName"], T),
-    slot("src", SRC_IP, Kind::Ip),
-    slot("dst", DST_IP, Kind::Ip),
-    slot("srcPort", &["LocalPort"], Kind::Port),
-    slot("dstPort", DST_PORT, Kind::Port),
-    slot("proto", &["Protocol"], T),
-    slot("url", &["RemoteUrl"], T),
+    leef("domain", &["AccountDomain"], T),
+    leef("resource", &["DeviceName"], T),
+    leef("src", SRC_IP, Kind::Ip),
+    leef("dst", DST_IP, Kind::Ip),
+    leef("srcPort", &["LocalPort"], Kind::Port),
+    leef("dstPort", DST_PORT, Kind::Port),
+    leef("proto", &["Protocol"], T),
+    leef("url", &["RemoteUrl"], T),
 ];
 
 /// LEEF: the alert tables' identity, after the record identity (the alert formats' keys).
 const LEEF_ALERT: &[Slot] = &[
-    slot("alertId", &["AlertId"], T),
-    slot("title", &["Title"], T),
-    slot("severity", &["Severity"], T),
-    slot("detectionSource", &["DetectionSource"], T),
-    slot("serviceSource", &["ServiceSource"], T),
+    leef("alertId", &["AlertId"], T),
+    leef("title", &["Title"], T),
+    leef("severity", &["Severity"], T),
+    leef("detectionSource", &["DetectionSource"], T),
+    leef("serviceSource", &["ServiceSource"], T),
 ];
 
 /// CEF: dictionary keys and labelled custom strings (caps from the dictionary).
@@ -153,11 +161,21 @@ const CEF_MAP: &[Slot] = &[
         ..slot("proto", &["Protocol"], T)
     },
     slot("request", &["RemoteUrl"], T),
-    cs(("cs1", "cs1Label"), &["ProcessCommandLine"], "ProcessCommandLine", 4000),
+    cs(
+        ("cs1", "cs1Label"),
+        &["ProcessCommandLine"],
+        "ProcessCommandLine",
+        4000,
+    ),
     cs(("cs2", "cs2Label"), &["AlertId"], "AlertId", 4000),
     cs(("cs4", "cs4Label"), &["ThreatFamily"], "ThreatFamily", 4000),
     cs(("cs6", "cs6Label"), &["SHA256"], "Sha256", 4000),
-    cs(("flexString2", "flexString2Label"), &["AttackTechniques"], "MitreTechniques", 1023),
+    cs(
+        ("flexString2", "flexString2Label"),
+        &["AttackTechniques"],
+        "MitreTechniques",
+        1023,
+    ),
 ];
 
 /// RFC 5424 SD params copied from columns (the JSON MSG has every column anyway).
@@ -185,7 +203,8 @@ struct Level {
     value_max: Option<usize>,
     max_props: Option<usize>,
     minimal: bool,
-    cut_ids: bool,
+    /// The cap of the alert id, table and tenant (never cut before the minimal levels).
+    ids_max: Option<usize>,
 }
 
 const fn level(value_max: usize, max_props: Option<usize>) -> Level {
@@ -193,7 +212,7 @@ const fn level(value_max: usize, max_props: Option<usize>) -> Level {
         value_max: Some(value_max),
         max_props,
         minimal: false,
-        cut_ids: false,
+        ids_max: None,
     }
 }
 
@@ -201,7 +220,7 @@ const FULL: Level = Level {
     value_max: None,
     max_props: None,
     minimal: false,
-    cut_ids: false,
+    ids_max: None,
 };
 
 const LEVELS: &[Level] = &[
@@ -216,8 +235,14 @@ const LEVELS: &[Level] = &[
     },
     Level {
         minimal: true,
-        cut_ids: true,
+        ids_max: Some(64),
         ..level(24, Some(0))
+    },
+    // Escaping can double a value (CEF `\=`): the last level leaves room for four of them.
+    Level {
+        minimal: true,
+        ids_max: Some(16),
+        ..level(16, Some(0))
     },
 ];
 
@@ -236,7 +261,8 @@ pub fn write(opts: &FormatOptions, r: &StreamRecord, out: &mut Vec<u8>) {
             return;
         }
     }
-    // Only a kilobytes-long topic name gets here: keep the cap a guarantee.
+    // Only a topic name of hundreds of bytes (Kafka allows 249) with a long hostname gets
+    // here: keep the cap a guarantee.
     let mut end = start + max;
     while end > start && (out[end] & 0xC0) == 0x80 {
         end -= 1;
@@ -261,7 +287,7 @@ impl<'a> View<'a> {
 
     /// Table, tenant, alert id: cut only by the last level.
     fn ident(&self, s: &'a str) -> Cow<'a, str> {
-        shorten(Cow::Borrowed(s), self.l.cut_ids.then_some(64))
+        shorten(Cow::Borrowed(s), self.l.ids_max)
     }
 
     /// A scalar column as text, cut to the level.
@@ -523,7 +549,9 @@ fn cut_json(v: &View<'_>) -> Value {
     put_str("tenantId", v.tenant());
     put_str(
         "operationName",
-        v.r.operation_name.as_deref().map(|o| v.short(Cow::Borrowed(o))),
+        v.r.operation_name
+            .as_deref()
+            .map(|o| v.short(Cow::Borrowed(o))),
     );
     put_str("category", v.r.category.as_deref().map(|c| v.ident(c)));
     m.insert("properties".to_owned(), Value::Object(props));
@@ -532,11 +560,7 @@ fn cut_json(v: &View<'_>) -> Value {
 
 fn summary(v: &View<'_>, out: &mut Vec<u8>) {
     let or = |o: Option<Cow<'_, str>>, d: &str| o.map(Cow::into_owned).unwrap_or(d.to_owned());
-    let head = format!(
-        "{} record {}: ",
-        or(v.table(), "untabled"),
-        v.r.record_id()
-    );
+    let head = format!("{} record {}: ", or(v.table(), "untabled"), v.r.record_id());
     let line = match v.prop("AlertId") {
         Some(id) => format!(
             "{head}{} alert \"{}\" (id {id})",
@@ -589,7 +613,7 @@ fn leef_body(version: LeefVersion, delimiter: char, v: &View<'_>, out: &mut Vec<
     }
     if v.l.minimal {
         for (key, column) in [("alertId", "AlertId"), ("title", "Title")] {
-            if let Some(val) = v.prop(column) {
+            if let Some(val) = v.prop(column).filter(|val| !val.is_empty()) {
                 attr(key, &val, out);
             }
         }
