@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use alert_model::VersionKey;
+use alert_model::{Timestamp, VersionKey};
 use serde_json::Value;
 use sim::defender::MockDefender;
 use sim::parse::{cef, leef};
@@ -93,12 +93,24 @@ fn decode(fmt: Fmt, raw: &[u8]) -> Result<(VersionKey, Fields), String> {
     }
 }
 
+/// A text field as the formats show it: a string as it is, a number or boolean where text was
+/// documented as its JSON text (a repaired `type:<field>`, formats.md), other shapes not at all.
 fn text(v: &Value, field: &str) -> Option<String> {
-    v.get(field).and_then(Value::as_str).map(str::to_owned)
+    match v.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        n @ (Value::Number(_) | Value::Bool(_)) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 fn device_dns_name(v: &Value) -> Option<String> {
-    v.get("evidence")?.as_array()?.iter().find_map(|e| {
+    // A lone object where the list was documented is read as a one-element list (repaired).
+    let evidence = match v.get("evidence")? {
+        Value::Array(a) => a.as_slice(),
+        one @ Value::Object(_) => std::slice::from_ref(one),
+        _ => return None,
+    };
+    evidence.iter().find_map(|e| {
         (e.get("@odata.type")?.as_str()? == "#microsoft.graph.security.deviceEvidence")
             .then(|| text(e, "deviceDnsName"))?
     })
@@ -107,8 +119,9 @@ fn device_dns_name(v: &Value) -> Option<String> {
 /// Compares one message with the mock's current alert (for an older version, the fields an
 /// update changes are taken from the message's own body).
 fn compare(fmt: Fmt, key: &VersionKey, f: &Fields, current: &Value) -> Result<(), String> {
-    let lut = text(current, "lastUpdateDateTime");
-    let same_version = lut.as_deref() == Some(&key.last_update_time.to_string());
+    // The instants are compared, not their text (`…00.7Z` and `…00.7000000Z` are one version).
+    let lut = text(current, "lastUpdateDateTime").and_then(|t| Timestamp::parse(&t).ok());
+    let same_version = lut == Some(key.last_update_time);
     if f.truncated {
         return Ok(()); // only the identity is promised for a cut message
     }
