@@ -285,7 +285,7 @@ impl<'a> View<'a> {
         shorten(s, self.l.value_max)
     }
 
-    /// Table, tenant, alert id: cut only by the last level.
+    /// Table, tenant, alert id: cut only by the last two levels.
     fn ident(&self, s: &'a str) -> Cow<'a, str> {
         shorten(Cow::Borrowed(s), self.l.ids_max)
     }
