@@ -23,154 +23,86 @@ enum K {
     Int,
 }
 
-type Slots = &'static [(
-    &'static str,
-    &'static [&'static str],
-    K,
-    usize,
-    Option<(&'static str, &'static str)>,
-)];
+/// A key, the columns that may fill it (first present and well formed wins), their kind, the
+/// cap, the CEF label.
+type Slot = (&'static str, &'static [&'static str], K, usize, Label);
+type Slots = &'static [Slot];
+
+const M: usize = usize::MAX;
+const fn t(key: &'static str, cols: &'static [&'static str], cap: usize) -> Slot {
+    (key, cols, K::Text, cap, None)
+}
+const fn typed(key: &'static str, cols: &'static [&'static str], k: K) -> Slot {
+    (key, cols, k, M, None)
+}
+const fn cs(
+    key: &'static str,
+    col: &'static [&'static str],
+    label: (&'static str, &'static str),
+    cap: usize,
+) -> Slot {
+    (key, col, K::Text, cap, Some(label))
+}
+
+const SRC: &[&str] = &["LocalIP", "IPAddress", "SenderIPv4"];
+const DST: &[&str] = &["RemoteIP", "DestinationIPAddress"];
+const DPORT: &[&str] = &["RemotePort", "DestinationPort"];
+const CAT: &[&str] = &["Category", "ActionType"];
 
 const LEEF_PRE: Slots = &[
-    (
-        "cat",
-        &["Category", "ActionType"],
-        K::Text,
-        usize::MAX,
-        None,
-    ),
-    ("usrName", &["AccountName"], K::Text, 255, None),
-    ("domain", &["AccountDomain"], K::Text, usize::MAX, None),
-    ("resource", &["DeviceName"], K::Text, usize::MAX, None),
-    (
-        "src",
-        &["LocalIP", "IPAddress", "SenderIPv4"],
-        K::Ip,
-        usize::MAX,
-        None,
-    ),
-    (
-        "dst",
-        &["RemoteIP", "DestinationIPAddress"],
-        K::Ip,
-        usize::MAX,
-        None,
-    ),
-    ("srcPort", &["LocalPort"], K::Port, usize::MAX, None),
-    (
-        "dstPort",
-        &["RemotePort", "DestinationPort"],
-        K::Port,
-        usize::MAX,
-        None,
-    ),
-    ("proto", &["Protocol"], K::Text, usize::MAX, None),
-    ("url", &["RemoteUrl"], K::Text, usize::MAX, None),
+    t("cat", CAT, M),
+    t("usrName", &["AccountName"], 255),
+    t("domain", &["AccountDomain"], M),
+    t("resource", &["DeviceName"], M),
+    typed("src", SRC, K::Ip),
+    typed("dst", DST, K::Ip),
+    typed("srcPort", &["LocalPort"], K::Port),
+    typed("dstPort", DPORT, K::Port),
+    t("proto", &["Protocol"], M),
+    t("url", &["RemoteUrl"], M),
 ];
 
 const LEEF_ALERT: Slots = &[
-    ("alertId", &["AlertId"], K::Text, usize::MAX, None),
-    ("title", &["Title"], K::Text, usize::MAX, None),
-    ("severity", &["Severity"], K::Text, usize::MAX, None),
-    (
-        "detectionSource",
-        &["DetectionSource"],
-        K::Text,
-        usize::MAX,
-        None,
-    ),
-    (
-        "serviceSource",
-        &["ServiceSource"],
-        K::Text,
-        usize::MAX,
-        None,
-    ),
+    t("alertId", &["AlertId"], M),
+    t("title", &["Title"], M),
+    t("severity", &["Severity"], M),
+    t("detectionSource", &["DetectionSource"], M),
+    t("serviceSource", &["ServiceSource"], M),
 ];
 
 const CEF_SLOTS: Slots = &[
-    ("cat", &["Category", "ActionType"], K::Text, 1023, None),
-    (
-        "sourceServiceName",
-        &["DetectionSource"],
-        K::Text,
-        1023,
-        None,
-    ),
-    ("deviceFacility", &["ServiceSource"], K::Text, 1023, None),
-    ("shost", &["DeviceName"], K::Text, 1023, None),
-    ("dhost", &["DestinationDeviceName"], K::Text, 1023, None),
-    (
-        "suser",
-        &["AccountName", "SenderFromAddress"],
-        K::Text,
-        1023,
-        None,
-    ),
-    ("sntdom", &["AccountDomain"], K::Text, 255, None),
-    ("duser", &["RecipientEmailAddress"], K::Text, 1023, None),
-    ("fname", &["FileName"], K::Text, 1023, None),
-    ("filePath", &["FolderPath"], K::Text, 1023, None),
-    ("fileHash", &["SHA1"], K::Text, 255, None),
-    ("fsize", &["FileSize"], K::Int, 1023, None),
-    (
-        "src",
-        &["LocalIP", "IPAddress", "SenderIPv4"],
-        K::Ipv4,
-        1023,
-        None,
-    ),
-    (
-        "dst",
-        &["RemoteIP", "DestinationIPAddress"],
-        K::Ipv4,
-        1023,
-        None,
-    ),
-    ("spt", &["LocalPort"], K::Port, 1023, None),
-    (
-        "dpt",
-        &["RemotePort", "DestinationPort"],
-        K::Port,
-        1023,
-        None,
-    ),
-    ("proto", &["Protocol"], K::Text, 31, None),
-    ("request", &["RemoteUrl"], K::Text, 1023, None),
-    (
+    t("cat", CAT, 1023),
+    t("sourceServiceName", &["DetectionSource"], 1023),
+    t("deviceFacility", &["ServiceSource"], 1023),
+    t("shost", &["DeviceName"], 1023),
+    t("dhost", &["DestinationDeviceName"], 1023),
+    t("suser", &["AccountName", "SenderFromAddress"], 1023),
+    t("sntdom", &["AccountDomain"], 255),
+    t("duser", &["RecipientEmailAddress"], 1023),
+    t("fname", &["FileName"], 1023),
+    t("filePath", &["FolderPath"], 1023),
+    t("fileHash", &["SHA1"], 255),
+    typed("fsize", &["FileSize"], K::Int),
+    typed("src", SRC, K::Ipv4),
+    typed("dst", DST, K::Ipv4),
+    typed("spt", &["LocalPort"], K::Port),
+    typed("dpt", DPORT, K::Port),
+    t("proto", &["Protocol"], 31),
+    t("request", &["RemoteUrl"], 1023),
+    cs(
         "cs1",
         &["ProcessCommandLine"],
-        K::Text,
+        ("cs1Label", "ProcessCommandLine"),
         4000,
-        Some(("cs1Label", "ProcessCommandLine")),
     ),
-    (
-        "cs2",
-        &["AlertId"],
-        K::Text,
-        4000,
-        Some(("cs2Label", "AlertId")),
-    ),
-    (
-        "cs4",
-        &["ThreatFamily"],
-        K::Text,
-        4000,
-        Some(("cs4Label", "ThreatFamily")),
-    ),
-    (
-        "cs6",
-        &["SHA256"],
-        K::Text,
-        4000,
-        Some(("cs6Label", "Sha256")),
-    ),
-    (
+    cs("cs2", &["AlertId"], ("cs2Label", "AlertId"), 4000),
+    cs("cs4", &["ThreatFamily"], ("cs4Label", "ThreatFamily"), 4000),
+    cs("cs6", &["SHA256"], ("cs6Label", "Sha256"), 4000),
+    cs(
         "flexString2",
         &["AttackTechniques"],
-        K::Text,
+        ("flexString2Label", "MitreTechniques"),
         1023,
-        Some(("flexString2Label", "MitreTechniques")),
     ),
 ];
 

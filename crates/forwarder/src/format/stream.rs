@@ -6,7 +6,7 @@
 //! - Every message carries the record id `topic/partition/offset/index`: it identifies a record
 //!   across redeliveries (delivery is at least once).
 //! - RFC 5424: MSGID = the table, SD = key fields, MSG = the record's lossless JSON.
-//! - LEEF / CEF: well-known columns go to the format's own keys ([`LEEF_MAP`], [`CEF_MAP`]); the
+//! - LEEF / CEF: well-known columns go to the format's own keys (`LEEF_MAP`, `CEF_MAP`); the
 //!   alert tables' identity columns go where the alert formats put them (AlertId in `alertId` /
 //!   `cs2` + `externalId`, Title in `title` / the CEF Name, Severity mapped as for alerts); every
 //!   other column is an attribute under its own name (CEF: `MicrosoftDefender<Column>`); a column
@@ -285,7 +285,7 @@ impl<'a> View<'a> {
         shorten(s, self.l.value_max)
     }
 
-    /// Table, tenant, alert id: cut only by the last level.
+    /// Table, tenant, alert id: cut only by the last two levels.
     fn ident(&self, s: &'a str) -> Cow<'a, str> {
         shorten(Cow::Borrowed(s), self.l.ids_max)
     }
