@@ -321,11 +321,12 @@ fn without_a_front_the_raw_listeners_are_the_bootstrap() {
 }
 
 /// The bulk path the benchmarks use: 100k messages through the fronts, every one landing at
-/// a distinct dense offset. The rate is printed, not asserted.
+/// a distinct dense offset and read back once, in order. Rates are printed, not asserted.
 #[test]
 fn bulk_produce_lands_every_message_once() {
     const N: usize = 100_000;
-    let mock = start(8);
+    const P: usize = 16; // 100k x 500 B over 16 partitions stays within the mock's retention
+    let mock = start(P as i32);
     let body = format!(
         r#"{{"records":[{{"category":"AdvancedHunting-AlertEvidence","properties":{{"x":"{}"}}}}]}}"#,
         "e".repeat(420)
@@ -338,7 +339,7 @@ fn bulk_produce_lands_every_message_once() {
     for (i, &(p, offset)) in produced.positions.iter().enumerate() {
         assert_eq!(
             p,
-            (i % 8) as i32,
+            (i % P) as i32,
             "message {i} went to its round-robin partition"
         );
         per_partition.entry(p).or_default().push(offset);
@@ -347,19 +348,76 @@ fn bulk_produce_lands_every_message_once() {
         offsets.sort_unstable();
         assert_eq!(
             offsets,
-            (0..(N / 8) as i64).collect::<Vec<_>>(),
+            (0..(N / P) as i64).collect::<Vec<_>>(),
             "partition {p}"
         );
     }
-    let ends = mock.end_offsets(TOPIC).unwrap();
-    assert_eq!(ends.iter().map(|&(_, e)| e).sum::<i64>(), N as i64);
+    let marks = mock.watermarks(TOPIC).unwrap();
+    assert!(
+        marks.iter().all(|&(_, low, _)| low == 0),
+        "nothing aged out: {marks:?}"
+    );
+    assert_eq!(
+        marks.iter().map(|&(_, _, high)| high).sum::<i64>(),
+        N as i64
+    );
+
+    // And all of it back through the fronts, in order within each partition.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(dir.path(), mock.ca_pem().unwrap());
+    let password = mock.eventhubs_connection_string().unwrap();
+    let (c, capture) = consumer(&eventhubs_config(&mock, &ca, &password, "bulk"));
+    c.subscribe(&[TOPIC]).unwrap();
+    let mut next = [0i64; P];
+    let mut consumed = 0usize;
+    let mut first = None; // the rate counts from the first message, not the group join
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while consumed < N {
+        assert!(
+            Instant::now() < deadline,
+            "{consumed} of {N}; {:#?}",
+            capture.lines()
+        );
+        if let Some(m) = c.poll(Duration::from_millis(200)) {
+            let m = m.unwrap();
+            first.get_or_insert_with(Instant::now);
+            let p = usize::try_from(m.partition()).unwrap();
+            assert_eq!(
+                m.offset(),
+                next[p],
+                "partition {p} in order, no gap, no repeat"
+            );
+            assert_eq!(m.payload(), Some(body.as_bytes()));
+            next[p] += 1;
+            consumed += 1;
+        }
+    }
+    let consume_secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    assert_eq!(next, [(N / P) as i64; P]);
+
     let secs = produced.elapsed.as_secs_f64();
     // On the real stderr: libtest would swallow eprintln! of a passing test.
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr().lock(),
-        "bulk produce through the TLS+SASL fronts: {N} messages of {} B in {secs:.2} s = {:.0} msg/s",
+        "through the TLS+SASL fronts, {N} messages of {} B: produced in {secs:.2} s = {:.0} msg/s, \
+         consumed (from the first message) in {consume_secs:.2} s = {:.0} msg/s",
         body.len(),
-        N as f64 / secs
+        N as f64 / secs,
+        N as f64 / consume_secs,
     );
+}
+
+#[test]
+fn a_partition_keeps_only_its_newest_five_mebibytes() {
+    let mock = start(1);
+    let body = vec![b'r'; 2048];
+    let n = sim::kafka::PARTITION_RETENTION_BYTES / body.len() + 512;
+    mock.produce_batch(TOPIC, std::iter::repeat_n(&body, n))
+        .unwrap();
+    let [(0, low, high)] = mock.watermarks(TOPIC).unwrap()[..] else {
+        panic!("one partition")
+    };
+    assert_eq!(high, n as i64);
+    assert!(low > 0, "the oldest batches were dropped (low {low})");
 }

@@ -7,6 +7,8 @@
 //! - `front`: the TLS listener and the SASL handshake it speaks itself.
 //! - `wire`: the bits of the Kafka protocol the front decodes.
 //!
+//! Each partition keeps only its newest [`PARTITION_RETENTION_BYTES`] (librdkafka's mock).
+//!
 //! Each broker advertises its front's address, so a client that bootstraps through a front
 //! only ever talks through the fronts. The mock's own helpers (produce, offsets) are clients
 //! of the fronts too: an advertised address is the same for every client, so there is no
@@ -38,6 +40,12 @@ use crate::pki::{PkiError, TestPki};
 
 /// The SAS key name of [`Front::default`] (Event Hubs' namespace-wide default policy).
 pub const DEFAULT_KEY_NAME: &str = "RootManageSharedAccessKey";
+
+/// How much each partition keeps: librdkafka's mock drops a partition's oldest batches past
+/// 5 MiB (hard-coded there), as retention would. Producing more than this to a partition
+/// before it is consumed loses the oldest messages: size partitions (or produce while
+/// consuming) accordingly; [`MockKafka::watermarks`] shows the low watermark.
+pub const PARTITION_RETENTION_BYTES: usize = 5 << 20;
 
 /// Why the mock could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -378,6 +386,16 @@ impl MockKafka {
 
     /// The high watermark (next offset) of every partition of `topic`. Blocking.
     pub fn end_offsets(&self, topic: &str) -> Result<Vec<(i32, i64)>, KafkaMockError> {
+        Ok(self
+            .watermarks(topic)?
+            .into_iter()
+            .map(|(p, _, high)| (p, high))
+            .collect())
+    }
+
+    /// `(partition, low, high)` of every partition of `topic`: `low` moves up once a
+    /// partition holds more than [`PARTITION_RETENTION_BYTES`]. Blocking.
+    pub fn watermarks(&self, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaMockError> {
         let producer = self
             .producer
             .as_ref()
@@ -387,8 +405,8 @@ impl MockKafka {
             .ok_or_else(|| KafkaMockError::Mock(format!("unknown topic {topic}")))?;
         (0..partitions)
             .map(|p| {
-                let (_, high) = producer.client().fetch_watermarks(topic, p, TIMEOUT)?;
-                Ok((p, high))
+                let (low, high) = producer.client().fetch_watermarks(topic, p, TIMEOUT)?;
+                Ok((p, low, high))
             })
             .collect()
     }
