@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the .deb and the .rpm of defender-syslog into target/packages/ (see README, "Packages").
 #
-# The binary is a static, stripped, release build for x86_64-unknown-linux-musl (rustls/ring, no
-# OpenSSL), so one .deb serves Debian 11+/Ubuntu 20.04+ and one .rpm RHEL/Rocky/Alma 8+ and SUSE.
+# The binary is a static, stripped, release build for x86_64-unknown-linux-musl (rustls/ring for
+# HTTPS and collector TLS; OpenSSL, vendored and static, only inside librdkafka for the streaming
+# source, which cannot use rustls), so one .deb serves Debian 11+/Ubuntu 20.04+ and one .rpm RHEL/Rocky/Alma 8+ and SUSE.
 # The .deb is assembled with dpkg-deb from packaging/deb/, the .rpm with rpmbuild from
 # packaging/rpm/defender-syslog.spec; both carry the same staged tree.
 #
@@ -30,7 +31,7 @@ die() { printf 'build-packages: %s\n' "$*" >&2; exit 1; }
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need=()
-command -v x86_64-linux-musl-gcc >/dev/null || need+=(musl-tools) # ring compiles C for the target
+command -v musl-gcc >/dev/null || need+=(musl-tools) # ring and librdkafka compile C for the target
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found: run this on Debian or Ubuntu"
 command -v readelf >/dev/null || need+=(binutils)
@@ -47,16 +48,25 @@ fi
 
 # --- binary ------------------------------------------------------------------------------------
 say "cargo build --release --target $TARGET"
-cargo build --release --locked -p "$PKG" --target "$TARGET"
+# librdkafka's own build (rdkafka-sys) reads only CC, so CC is the musl compiler; host build
+# scripts keep gcc.
+CC=musl-gcc HOST_CC=gcc CC_x86_64_unknown_linux_gnu=gcc \
+  cargo build --release --locked -p "$PKG" --target "$TARGET"
 BIN=$TARGET_DIR/$TARGET/release/$PKG
 
-# Static (no program interpreter, no shared libraries), stripped, and no OpenSSL anywhere in the tree.
+# Static (no program interpreter, no shared libraries), stripped, and OpenSSL only where allowed.
 readelf -lW "$BIN" | grep -q 'Requesting program interpreter' && die "$BIN is dynamically linked"
 readelf -dW "$BIN" | grep -q '(NEEDED)' && die "$BIN needs shared libraries"
 readelf -SW "$BIN" | grep -q '\.symtab' && die "$BIN is not stripped"
 TREE=$(cargo tree --locked -p "$PKG" --target "$TARGET" -e normal --prefix none) || die "cargo tree failed"
-if grep -E '^(openssl-sys|native-tls|aws-lc-sys) ' <<<"$TREE"; then
-  die "the binary must use rustls with ring only (no OpenSSL, native-tls or aws-lc)"
+if grep -E '^(native-tls|aws-lc-sys) ' <<<"$TREE"; then
+  die "HTTPS and collector TLS must use rustls with ring only (no native-tls or aws-lc)"
+fi
+# The one allowance: openssl-sys for librdkafka (rdkafka-sys) and nothing else.
+if grep -qE '^openssl-sys ' <<<"$TREE"; then
+  USERS=$(cargo tree --locked -p "$PKG" --target "$TARGET" -e normal -i openssl-sys --depth 1 --prefix none |
+    tail -n +2 | awk '{print $1}' | sort -u | tr '\n' ' ')
+  [ "$USERS" = "rdkafka-sys " ] || die "openssl-sys is allowed only for rdkafka-sys (librdkafka); it is used by: $USERS"
 fi
 "$BIN" --version >/dev/null || die "$BIN does not run"
 

@@ -8,6 +8,8 @@
 //! - [`setup`]: the mock, PKI, collectors and the config file a scenario needs.
 //! - [`oracle`]: decoding received messages strictly and the conservation check;
 //!   [`graph_oracle`]: the same for Graph alerts_v2 messages.
+//! - [`stream`]: the streaming source's world (mock Kafka behind TLS + SASL fronts) and its
+//!   record oracle.
 //! - [`scrape`]: the daemon's `/metrics` and `/healthz`, and a real Prometheus server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +19,7 @@ pub mod graph_oracle;
 pub mod oracle;
 pub mod scrape;
 pub mod setup;
+pub mod stream;
 
 /// `eprintln!` that the test harness does not capture: figures (duplicates, conservation
 /// tallies) and skip notices must be visible in the output of passing tests too.

@@ -116,10 +116,10 @@ pub struct PreviewArgs {
     /// Alerts to read: NDJSON or an API page `{"value":[...]}`; `-` for standard input.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub input: PathBuf,
-    /// What the input holds: Microsoft Graph alerts_v2 alerts (`graph`) or Defender for
-    /// Endpoint alerts (`mde`). Default: the config's `[defender] source` if --config is
-    /// given, else `graph` (the default source).
-    #[arg(long, value_parser = ["graph", "mde"])]
+    /// What the input holds: Microsoft Graph alerts_v2 alerts (`graph`), Defender for
+    /// Endpoint alerts (`mde`), or streaming API message bodies, one per line (`streaming`).
+    /// Default: the config's `[defender] source` if --config is given, else `graph`.
+    #[arg(long, value_parser = ["graph", "mde", "streaming"])]
     pub source: Option<String>,
     /// Take hostname, facility, SD-ID, size cap and LEEF options from this destination of the
     /// config (default: the first destination with the chosen format, if --config is given).
@@ -179,9 +179,10 @@ pub struct DemoArgs {
     /// Format the embedded collector receives.
     #[arg(long, default_value = "cef", value_parser = choice::<FormatKind>(FormatKind::NAMES))]
     pub format: FormatKind,
-    /// The simulated API: Microsoft Graph alerts_v2 (`graph`, the default source) or the
-    /// Defender for Endpoint alerts API (`mde`).
-    #[arg(long, default_value = "graph", value_parser = ["graph", "mde"])]
+    /// The simulated source: Microsoft Graph alerts_v2 (`graph`, the default source), the
+    /// Defender for Endpoint alerts API (`mde`), or the streaming API through a mock Kafka
+    /// cluster (`streaming`).
+    #[arg(long, default_value = "graph", value_parser = ["graph", "mde", "streaming"])]
     pub source: String,
     /// Stop after this long (humantime, e.g. `30s`); default runs until Ctrl-C.
     #[arg(long, value_name = "DURATION")]

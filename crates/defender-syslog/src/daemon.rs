@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Input};
 use crate::health::{Board, Watched as Destination};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::state::StateStore;
@@ -23,11 +23,16 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 /// Runs every destination until `shutdown` is cancelled, then drains and commits. Returns an
 /// error if a poller or pipeline fails for good (e.g. the credential is refused).
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let alerts = match &cfg.input {
+        Input::Streaming(stream) => return crate::stream_daemon::run(&cfg, stream, shutdown).await,
+        Input::Alerts(a) => a.clone(),
+    };
     let store = StateStore::of(&cfg);
     store.ensure_dir()?;
     // Built by the config's second stage (as for `check --offline`): nothing here can fail for
     // a config reason.
-    let client = cfg.client.0.clone();
+    let client = alerts.client.0.clone();
+    let poller_config = alerts.poller;
     let inner = shutdown.child_token();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let mut destinations = Vec::new();
@@ -46,7 +51,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             None => {
                 tracing::info!(
                     destination = %d.name,
-                    lookback = %humantime::format_duration(cfg.poller.initial_lookback),
+                    lookback = %humantime::format_duration(poller_config.initial_lookback),
                     "No cursor yet (first start): reaching back initial_lookback."
                 );
                 ResumePoint::default()
@@ -58,8 +63,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 .with_context(|| format!("destination {:?}: transport", d.name))?,
         );
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let poller =
-            fetcher::Poller::new(client.clone(), cfg.poller.clone(), resume.clone(), &d.name);
+        let poller = fetcher::Poller::new(
+            client.clone(),
+            poller_config.clone(),
+            resume.clone(),
+            &d.name,
+        );
         let poller_stats = poller.stats();
         let pipeline_stats = Arc::new(PipelineStats::default());
         let pipeline = Pipeline {
@@ -67,7 +76,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             formatter,
             transport: transport.clone(),
             store: store.clone(),
-            overlap: cfg.poller.overlap,
+            overlap: poller_config.overlap,
             resume,
             stats: pipeline_stats.clone(),
         };
@@ -84,7 +93,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             poller: poller_stats,
             transport,
             pipeline: pipeline_stats,
-            poll_interval: cfg.poller.poll_interval,
+            poll_interval: poller_config.poll_interval,
         });
     }
     tracing::info!(destinations = destinations.len(), "Started.");

@@ -42,6 +42,8 @@ pub enum Message<'a> {
     Alert(AlertRef<'a>),
     /// Forwarded as a marked "unreadable alert" event.
     Unreadable(&'a Unreadable),
+    /// A record of the streaming source.
+    Record(&'a alert_model::stream::StreamRecord),
 }
 
 impl Message<'_> {
@@ -50,6 +52,7 @@ impl Message<'_> {
         match self {
             Message::Alert(a) => a.version_key(),
             Message::Unreadable(u) => Some(u.key.clone()),
+            Message::Record(_) => None,
         }
     }
 }
@@ -79,6 +82,7 @@ impl Delivery {
         match m {
             Message::Alert(a) => self.formatter.format_ref(a, &mut self.msg),
             Message::Unreadable(u) => self.formatter.format_unreadable(u, &mut self.msg),
+            Message::Record(r) => self.formatter.format_record(r, &mut self.msg),
         }
         self.transport.send_bytes(&self.msg).await
     }

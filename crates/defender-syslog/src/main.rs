@@ -28,6 +28,8 @@ mod metrics;
 mod pipeline;
 mod reload;
 mod state;
+mod stream_daemon;
+mod stream_pipeline;
 
 /// `--log-level` / `--log-format` from the command line, overriding `[log]`.
 #[derive(Debug, Clone, Default)]

@@ -133,7 +133,13 @@ impl StateStore {
 
     /// The state directory of `cfg`, for the source it configures.
     pub fn of(cfg: &crate::config::Config) -> Self {
-        Self::new(&cfg.state_dir, cfg.client.0.source())
+        // The streaming source keeps no cursor file (Kafka holds its offsets); its store only
+        // holds the dead-letter file, so the source it would record does not matter.
+        let source = cfg
+            .alerts()
+            .map(|a| a.client.0.source())
+            .unwrap_or_default();
+        Self::new(&cfg.state_dir, source)
     }
 
     pub fn dir(&self) -> &std::path::Path {

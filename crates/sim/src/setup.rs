@@ -45,6 +45,22 @@ impl SimApi {
     }
 }
 
+/// What a config needs to reach a (mock) Kafka cluster carrying the Defender XDR stream.
+#[derive(Debug, Clone)]
+pub struct SimStream {
+    /// `eventhubs` (SASL PLAIN `$ConnectionString` over TLS) or `kafka`.
+    pub kind: &'static str,
+    pub bootstrap: String,
+    pub topics: Vec<String>,
+    pub consumer_group: String,
+    /// `sasl_ssl`, `ssl` or `plaintext`.
+    pub security: &'static str,
+    /// The Event Hubs connection string (kind `eventhubs`).
+    pub connection_string: Option<String>,
+    /// The brokers' CA certificate file (PEM).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The `key = value` lines of one table, in the order first set; setting a key again
 /// replaces its value in place.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +106,8 @@ fn path_value(p: &Path) -> String {
 pub struct SimConfig {
     comments: Vec<String>,
     defender: Table,
+    /// `[streaming]`, for the streaming source.
+    streaming: Option<Table>,
     destinations: Vec<SimDestination>,
     state: Table,
     log: Table,
@@ -113,11 +131,50 @@ impl SimConfig {
         SimConfig {
             comments: Vec::new(),
             defender,
+            streaming: None,
             destinations: Vec::new(),
             state,
             log: Table::default(),
             tail: String::new(),
         }
+    }
+
+    /// `[defender] source = "streaming"` and `[streaming]` pointing at `stream`; no
+    /// destination yet.
+    pub fn streaming(stream: &SimStream, state_dir: &Path) -> SimConfig {
+        let mut defender = Table::default();
+        defender.set("source", "streaming");
+        let mut t = Table::default();
+        t.set("kind", stream.kind);
+        t.set("bootstrap", stream.bootstrap.as_str());
+        t.set("topics", stream.topics.clone());
+        t.set("consumer_group", stream.consumer_group.as_str());
+        t.set("security", stream.security);
+        if let Some(c) = &stream.connection_string {
+            t.set("connection_string", c.as_str());
+        }
+        if let Some(ca) = &stream.ca_file {
+            t.set("ca_file", path_value(ca));
+        }
+        let mut state = Table::default();
+        state.set("directory", path_value(state_dir));
+        SimConfig {
+            comments: Vec::new(),
+            defender,
+            streaming: Some(t),
+            destinations: Vec::new(),
+            state,
+            log: Table::default(),
+            tail: String::new(),
+        }
+    }
+
+    /// Sets a `[streaming]` key (only for a config made by [`Self::streaming`]).
+    pub fn stream(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        if let Some(t) = self.streaming.as_mut() {
+            t.set(key, value);
+        }
+        self
     }
 
     /// A `# …` line at the top of the file.
@@ -168,6 +225,9 @@ impl SimConfig {
             out.push('\n');
         }
         self.defender.write("[defender]", &mut out);
+        if let Some(t) = &self.streaming {
+            t.write("[streaming]", &mut out);
+        }
         self.state.write("[state]", &mut out);
         if !self.log.entries.is_empty() || !self.log.raw.is_empty() {
             self.log.write("[log]", &mut out);

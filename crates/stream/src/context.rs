@@ -87,12 +87,9 @@ impl ClientContext for SourceContext {
         for (name, topic) in &statistics.topics {
             for (p, part) in &topic.partitions {
                 if *p >= 0 {
-                    self.shared.stats.broker_view(
-                        name,
-                        *p,
-                        part.hi_offset,
-                        part.committed_offset,
-                    );
+                    self.shared
+                        .stats
+                        .broker_view(name, *p, part.hi_offset, part.committed_offset);
                 }
             }
         }

@@ -86,9 +86,8 @@ fn probe_blocking(cfg: &StreamConfig, timeout: Duration) -> Result<ProbeReport, 
         errors: Mutex::new(Vec::new()),
         secret: cfg.secret().cloned(),
     };
-    let consumer: BaseConsumer<ProbeContext> =
-        BaseConsumer::from_config_and_context(&client, ctx)
-            .map_err(|e| StreamError::Config(scrub(cfg, e.to_string())))?;
+    let consumer: BaseConsumer<ProbeContext> = BaseConsumer::from_config_and_context(&client, ctx)
+        .map_err(|e| StreamError::Config(scrub(cfg, e.to_string())))?;
     let consumer = Arc::new(consumer);
     let mut report = ProbeReport {
         brokers: Vec::new(),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use forwarder::transport::Transport;
 
-use crate::config;
+use crate::config::{self, Input};
 use crate::state::StateStore;
 
 pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
@@ -38,9 +38,16 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
     }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        // Built when the config was loaded (the same client `run` uses).
-        let client = cfg.client.0.clone();
-        match client.probe().await {
+        match &cfg.input {
+            Input::Streaming(s) => match stream_source::probe(s).await {
+                Ok(r) => println!("✓ streaming    {}", probe_summary(s, &r)),
+                Err(e) => {
+                    ok = false;
+                    println!("✗ streaming    {e}");
+                }
+            },
+            // Built when the config was loaded (the same client `run` uses).
+            Input::Alerts(a) => match a.client.0.probe().await {
             Ok(r) => println!(
                 "✓ defender     source {}: token from {} for {} (valid {}s), GET {}?$top=1 returned {} alert(s){}",
                 r.source,
@@ -55,6 +62,7 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
                 ok = false;
                 println!("✗ defender     {e}");
             }
+            },
         }
         for d in &cfg.destinations {
             match Transport::probe(d.transport.config()).await {
@@ -88,4 +96,36 @@ pub fn run(config_path: Option<&Path>, args: crate::cli::CheckArgs) -> anyhow::R
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One line for the streaming probe: brokers, each topic's partitions and the group.
+fn probe_summary(cfg: &stream_source::StreamConfig, r: &stream_source::ProbeReport) -> String {
+    let topics: Vec<String> = r
+        .topics
+        .iter()
+        .map(|t| {
+            let committed = t.committed.iter().filter(|(_, o)| o.is_some()).count();
+            format!(
+                "{} ({} partitions, {committed} with committed offsets)",
+                t.name, t.partitions
+            )
+        })
+        .collect();
+    let group = match &r.group {
+        stream_source::GroupReport::Described { state, members } => {
+            format!("group {:?}: {state}, {members} member(s)", cfg.group_id)
+        }
+        stream_source::GroupReport::NotVisible(why) => {
+            format!(
+                "group {:?}: not described by the broker ({why})",
+                cfg.group_id
+            )
+        }
+    };
+    format!(
+        "{} broker(s) reached via {} (TLS and authentication accepted); topic {}; {group}",
+        r.brokers.len(),
+        cfg.bootstrap,
+        topics.join(", ")
+    )
 }

@@ -41,6 +41,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     crate::logging::init("warn", false);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    if args.source == crate::config::STREAMING {
+        return rt.block_on(super::demo_stream::demo(args.format, duration));
+    }
     let graph = args.source == "graph";
     rt.block_on(demo(args.format, graph, duration))
 }

@@ -14,7 +14,14 @@ use crate::deliver::AsAlertRef;
 
 pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<ExitCode> {
     let (mut opts, configured) = base_options(config_path, &args)?;
-    let source = crate::deliver::input_source(args.source.as_deref(), configured);
+    let streaming = match args.source.as_deref() {
+        Some(s) => s == crate::config::STREAMING,
+        None => configured.is_none(),
+    };
+    let source = crate::deliver::input_source(
+        args.source.as_deref(),
+        configured.unwrap_or(fetcher::Source::Graph),
+    );
     if let Some(h) = &args.hostname {
         opts.hostname.clone_from(h);
     }
@@ -35,6 +42,7 @@ pub fn run(config_path: Option<&Path>, args: PreviewArgs) -> anyhow::Result<Exit
 
     let (name, bytes) = read_input(&args.input)?;
     let bad = match source {
+        _ if streaming => print_records(&formatter, &name, &bytes)?,
         fetcher::Source::Graph => print_all::<alert_model::GraphAlert>(&formatter, &name, &bytes)?,
         fetcher::Source::Mde => print_all::<alert_model::Alert>(&formatter, &name, &bytes)?,
     };
@@ -73,20 +81,59 @@ fn print_all<A: AsAlertRef>(
     Ok(bad)
 }
 
+/// Prints the message of every record of the streaming API message bodies in `bytes` (one
+/// body per line; blank lines skipped); returns how many were unreadable (they are printed as
+/// the marked "unreadable" event the daemon would send).
+fn print_records(formatter: &Formatter, name: &str, bytes: &[u8]) -> anyhow::Result<usize> {
+    use alert_model::stream::{StreamEvent, StreamPos, parse_message};
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut buf = Vec::with_capacity(8192);
+    let mut bad = 0usize;
+    let topic: std::sync::Arc<str> = std::sync::Arc::from(name);
+    for (line, body) in bytes.split(|b| *b == b'\n').enumerate() {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // The line number stands in for the Kafka offset.
+        let pos = StreamPos {
+            topic: topic.clone(),
+            partition: 0,
+            offset: i64::try_from(line + 1).unwrap_or(i64::MAX),
+        };
+        for event in parse_message(&pos, None, body) {
+            buf.clear();
+            match &event {
+                StreamEvent::Record(r) => formatter.format_record(r, &mut buf),
+                StreamEvent::Unreadable(u) => {
+                    bad += 1;
+                    eprintln!("preview: {name}:{}: {}", line + 1, u.error);
+                    formatter.format_unreadable(u, &mut buf);
+                }
+            }
+            buf.push(b'\n');
+            w.write_all(&buf)?;
+        }
+    }
+    w.flush()?;
+    Ok(bad)
+}
+
 /// Options from the config's destination when `--config` is given, else defaults; and the
-/// config's source (without a config, the default source).
+/// config's source (without a config, the default source; `None` for streaming).
 fn base_options(
     config_path: Option<&Path>,
     args: &PreviewArgs,
-) -> anyhow::Result<(FormatOptions, fetcher::Source)> {
+) -> anyhow::Result<(FormatOptions, Option<fetcher::Source>)> {
     let Some(path) = config_path else {
         return Ok((
             FormatOptions::new(Format::Rfc5424, crate::hostname::short()),
-            fetcher::Source::Graph,
+            Some(fetcher::Source::Graph),
         ));
     };
     let cfg = config::load(path)?;
-    let source = cfg.client.0.source();
+    // None: the streaming source.
+    let source = cfg.alerts().map(|a| a.client.0.source());
     let wanted: FormatKind = args.format;
     let dest = match &args.destination {
         Some(n) => cfg

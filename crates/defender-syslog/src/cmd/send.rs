@@ -90,7 +90,13 @@ pub fn run(config: Option<&Path>, args: crate::cli::SendArgs) -> anyhow::Result<
     for w in &cfg.warnings {
         eprintln!("send: warning: {w}");
     }
-    let source = crate::deliver::input_source(args.source.as_deref(), cfg.client.0.source());
+    let Some(alerts) = cfg.alerts() else {
+        return Err(crate::usage_error(
+            "send: reads alert files (Graph alerts_v2 or MDE alerts); the config's source is \"streaming\": \
+             point --config at a config with an alerts source, or use `preview` to see streamed records formatted",
+        ));
+    };
+    let source = crate::deliver::input_source(args.source.as_deref(), alerts.client.0.source());
     let input_name = args.input.display().to_string();
     let file = std::fs::File::open(&args.input)
         .map_err(|e| crate::usage_error(format!("send: cannot read {input_name}: {e}")))?;

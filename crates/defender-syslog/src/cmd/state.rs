@@ -12,6 +12,10 @@ use crate::state::StateStore;
 pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config_path);
     let cfg = config::load(&path)?;
+    let Some(alerts) = cfg.alerts() else {
+        return Ok(crate::cmd::streaming_cursor_note(&cfg, "state"));
+    };
+    let poller = &alerts.poller;
     let store = StateStore::of(&cfg);
     let names: Vec<String> = cfg.destinations.iter().map(|d| d.name.clone()).collect();
     match args.action {
@@ -39,7 +43,7 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
                         "-",
                         "-",
                         "-",
-                        humantime::format_duration(cfg.poller.initial_lookback)
+                        humantime::format_duration(poller.initial_lookback)
                     ),
                     Err(e) => {
                         bad = true;
@@ -73,7 +77,7 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
                 None => names.iter().collect(),
             };
             let watermark = match since.as_deref() {
-                None => Timestamp::now().saturating_sub(cfg.poller.initial_lookback),
+                None => Timestamp::now().saturating_sub(poller.initial_lookback),
                 Some(s) => parse_since(s)?,
             };
             store.ensure_dir()?;
@@ -87,7 +91,7 @@ pub fn run(config_path: Option<&Path>, args: StateArgs) -> anyhow::Result<ExitCo
                 )?;
                 println!(
                     "{name}: cursor reset; the next run forwards every alert version with lastUpdateTime >= {}",
-                    watermark.saturating_sub(cfg.poller.overlap)
+                    watermark.saturating_sub(poller.overlap)
                 );
             }
             Ok(ExitCode::SUCCESS)

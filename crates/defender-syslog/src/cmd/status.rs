@@ -15,6 +15,9 @@ use crate::state::StateStore;
 pub fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = config::path_or_default(config_path);
     let cfg = config::load(&path)?;
+    if cfg.alerts().is_none() && cfg.metrics.listen.is_none() {
+        return Ok(crate::cmd::streaming_cursor_note(&cfg, "status"));
+    }
     let Some(addr) = cfg.metrics.listen else {
         println!(
             "No [metrics] listen in {}: showing the committed cursors from the state files.\n",
@@ -270,7 +273,9 @@ fn from_state_files(cfg: &Config) -> anyhow::Result<ExitCode> {
             Ok(None) => println!(
                 "  {:<17} none yet (the first run reaches back {})",
                 "committed cursor",
-                humantime::format_duration(cfg.poller.initial_lookback)
+                cfg.alerts()
+                    .map(|a| humantime::format_duration(a.poller.initial_lookback).to_string())
+                    .unwrap_or_default()
             ),
             Err(e) => {
                 bad = true;

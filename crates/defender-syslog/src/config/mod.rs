@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod agreement;
 mod raw;
+mod streaming;
 mod validate;
 
 use std::fmt;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
 
-pub use validate::Config;
+pub use validate::{Config, Input, STREAMING};
 
 /// Where the config is read from when neither `--config` nor `$DEFENDER_SYSLOG_CONFIG` is set.
 pub const DEFAULT_PATH: &str = "/etc/defender-syslog/config.toml";

@@ -9,6 +9,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub defender: Option<RawDefender>,
+    /// The Defender XDR streaming API through Event Hubs / Kafka (`defender.source = "streaming"`).
+    pub streaming: Option<RawStreaming>,
     #[serde(default)]
     pub destination: Vec<RawDestination>,
     #[serde(default)]
@@ -45,6 +47,56 @@ pub struct RawDefender {
     pub max_requests_per_minute: Option<u32>,
     pub max_requests_per_hour: Option<u32>,
     pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreaming {
+    /// `eventhubs` (default: the Event Hubs preset) or `kafka`.
+    pub kind: Option<String>,
+    /// `host:port[,host:port…]`, or a list.
+    pub bootstrap: Option<StringOrList>,
+    pub topics: Option<StringOrList>,
+    pub consumer_group: Option<String>,
+    /// `sasl_ssl` (default), `ssl` or `plaintext`.
+    pub security: Option<String>,
+    /// Event Hubs: the namespace or hub connection string (SASL PLAIN password).
+    pub connection_string: Option<String>,
+    pub connection_string_file: Option<PathBuf>,
+    /// Plain Kafka SASL.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+    pub sasl_password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    /// Advanced-hunting tables to forward (empty or absent: all).
+    pub tables: Option<StringOrList>,
+    /// `earliest` (default) or `latest`: where a group with no committed offset starts.
+    pub start: Option<String>,
+}
+
+/// A list written as a TOML array or one comma-separated string (an environment variable).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    /// The items, split at commas, trimmed, empty ones dropped.
+    pub fn items(&self) -> Vec<String> {
+        let all: Vec<&str> = match self {
+            StringOrList::One(s) => vec![s.as_str()],
+            StringOrList::Many(v) => v.iter().map(String::as_str).collect(),
+        };
+        all.iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

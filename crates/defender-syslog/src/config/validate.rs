@@ -20,9 +20,8 @@ pub const CREDENTIAL_NAME: &str = "client-secret";
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Built from `[defender]`: what `run` polls with.
-    pub client: SourceClient,
-    pub poller: PollerConfig,
+    /// What `run` reads: an alerts API (`[defender]`) or the streaming API (`[streaming]`).
+    pub input: Input,
     pub destinations: Vec<DestinationConfig>,
     pub state_dir: PathBuf,
     pub log: LogConfig,
@@ -32,6 +31,43 @@ pub struct Config {
     /// Where the Defender credential came from, for `check` (never the secret itself).
     pub credential_source: String,
 }
+
+/// Where alerts come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Graph `alerts_v2` or Defender for Endpoint `/api/alerts`, polled.
+    Alerts(AlertInput),
+    /// The Defender XDR streaming API (Event Hubs / Kafka), consumed.
+    Streaming(stream_source::StreamConfig),
+}
+
+/// Built from `[defender]`: what `run` polls with.
+#[derive(Debug, Clone)]
+pub struct AlertInput {
+    pub client: SourceClient,
+    pub poller: PollerConfig,
+}
+
+impl Config {
+    /// The alerts API settings, `None` for the streaming source.
+    pub fn alerts(&self) -> Option<&AlertInput> {
+        match &self.input {
+            Input::Alerts(a) => Some(a),
+            Input::Streaming(_) => None,
+        }
+    }
+
+    /// The source's config name: `graph`, `mde` or `streaming`.
+    pub fn source_name(&self) -> &'static str {
+        match &self.input {
+            Input::Alerts(a) => a.client.0.source().name(),
+            Input::Streaming(_) => STREAMING,
+        }
+    }
+}
+
+/// `defender.source` of the streaming API.
+pub const STREAMING: &str = "streaming";
 
 /// One `[[destination]]`, built: the formatter and the prepared transport `run` uses.
 #[derive(Debug, Clone)]
@@ -78,12 +114,12 @@ pub struct MetricsConfig {
 }
 
 /// Collects errors with the file name filled in.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a Path,
 }
 
 impl Ctx<'_> {
-    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
             key: key.into(),
@@ -108,7 +144,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn one_of<T: Copy>(
+    pub(super) fn one_of<T: Copy>(
         &self,
         key: &str,
         value: &str,
@@ -135,14 +171,40 @@ pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Confi
     let defender = raw
         .defender
         .ok_or_else(|| cx.err("defender", "missing section [defender]"))?;
-    let (api, credential_source) = api_config(&cx, &defender, &mut warnings)?;
-    // The second stage: the library objects `run` uses, so whatever they refuse is a config
-    // error here (and `check --offline` fails exactly when `run` would).
-    let client = fetcher::Client::new(api.clone()).map_err(|e| {
-        let message = e.to_string();
-        cx.err(client_error_key(&message), message)
-    })?;
-    let poller = poller_config(&cx, &defender, api.source)?;
+    let streaming = defender
+        .source
+        .as_deref()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(STREAMING));
+    let (input, credential_source, request_timeout) = if streaming {
+        let (cfg, from) =
+            super::streaming::streaming_config(&cx, raw.streaming.as_ref(), &mut warnings)?;
+        if raw.destination.len() > 1 {
+            return Err(cx.err(
+                "destination",
+                "the streaming source forwards to one destination per appliance (its consumer group's offsets \
+                 are its cursor); for a second SIEM run another appliance fleet with its own consumer_group",
+            ));
+        }
+        (Input::Streaming(cfg), from, Duration::from_secs(60))
+    } else {
+        if raw.streaming.is_some() {
+            warnings
+                .push("[streaming] is ignored: defender.source is not \"streaming\"".to_owned());
+        }
+        let (api, credential_source) = api_config(&cx, &defender, &mut warnings)?;
+        // The second stage: the library objects `run` uses, so whatever they refuse is a config
+        // error here (and `check --offline` fails exactly when `run` would).
+        let client = fetcher::Client::new(api.clone()).map_err(|e| {
+            let message = e.to_string();
+            cx.err(client_error_key(&message), message)
+        })?;
+        let poller = poller_config(&cx, &defender, api.source)?;
+        let input = Input::Alerts(AlertInput {
+            client: SourceClient(client),
+            poller,
+        });
+        (input, credential_source, api.request_timeout)
+    };
 
     if raw.destination.is_empty() {
         return Err(cx.err(
@@ -215,10 +277,9 @@ pub fn validate(file: &Path, raw: RawConfig, default_host: &str) -> Result<Confi
     if stats_interval < Duration::from_secs(1) {
         return Err(cx.err("log.stats_interval", "expected at least 1s"));
     }
-    let metrics = metrics_config(&cx, &raw.metrics, api.request_timeout, &mut warnings)?;
+    let metrics = metrics_config(&cx, &raw.metrics, request_timeout, &mut warnings)?;
     Ok(Config {
-        client: SourceClient(client),
-        poller,
+        input,
         destinations,
         state_dir,
         metrics,
@@ -486,7 +547,7 @@ fn credential(
     ))
 }
 
-fn warn_if_others_can_read(path: &Path, key: &str, warnings: &mut Vec<String>) {
+pub(super) fn warn_if_others_can_read(path: &Path, key: &str, warnings: &mut Vec<String>) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = std::fs::metadata(path)
         && m.permissions().mode() & 0o004 != 0

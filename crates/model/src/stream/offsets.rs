@@ -80,6 +80,18 @@ impl OffsetTracker {
         !self.ready.is_empty()
     }
 
+    /// The partitions with messages in flight or offsets ready.
+    pub fn partitions(&self) -> Vec<PartitionKey> {
+        let mut keys: Vec<PartitionKey> = self.pending.keys().cloned().collect();
+        keys.extend(
+            self.ready
+                .keys()
+                .filter(|k| !self.pending.contains_key(*k))
+                .cloned(),
+        );
+        keys
+    }
+
     /// Kafka messages read but not yet wholly delivered.
     pub fn in_flight(&self) -> usize {
         self.pending.values().map(VecDeque::len).sum()
