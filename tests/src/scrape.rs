@@ -52,9 +52,17 @@ impl Scrape {
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
-    /// [`Scrape::value`] of a per-destination series (`source="mde"`).
+    /// [`Scrape::value`] of a per-destination series (whatever its `source`).
     pub fn dest(&self, name: &str, dest: &str) -> Option<f64> {
-        self.value(&format!("{name}{{destination=\"{dest}\",source=\"mde\"}}"))
+        let prefix = format!("{name}{{destination=\"{dest}\",source=\"");
+        self.text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (_, value) = rest.split_once("\"} ")?;
+                value.trim().parse().ok()
+            })
     }
 }
 

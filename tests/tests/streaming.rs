@@ -393,3 +393,63 @@ fn rss_kb(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// `/metrics` shows each partition the appliance owns, its committed offset and a lag that
+/// reaches 0 once everything is delivered, with `source="streaming"`; `/healthz` is 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_show_every_partition_its_committed_offset_and_lag() {
+    let w = StreamWorld::new(3);
+    let collector = sim::collector::start(sim::collector::Options::tls(
+        w.pki.server_config(false).unwrap(),
+    ))
+    .await
+    .unwrap();
+    let port = e2e::scrape::free_port();
+    let text = w
+        .sim_config("siem", "metrics", Fmt::Leef, &collector.address())
+        .section(&e2e::scrape::metrics_section(port, "5m"))
+        .to_toml()
+        .replace("client_cert_file", "# client_cert_file")
+        .replace("client_key_file", "# client_key_file");
+    let cfg = w.path("metrics.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let produced = w.produce_samples(10);
+    let d = Daemon::start(&cfg, &w.path("metrics.log"));
+    assert!(
+        collector.wait_for(produced.len(), WAIT).await,
+        "{}",
+        d.log()
+    );
+    assert!(w.wait_committed_all("metrics", WAIT).await, "{}", d.log());
+    let end = w.end_offsets();
+    let start = std::time::Instant::now();
+    loop {
+        let scrape = e2e::scrape::Scrape::take(port).await;
+        let ok = scrape.as_ref().is_some_and(|s| {
+            end.iter().all(|(p, e)| {
+                let key = |name: &str| {
+                    format!(
+                        "{name}{{destination=\"siem\",source=\"streaming\",topic=\"defender-events\",partition=\"{p}\"}}"
+                    )
+                };
+                s.value(&key("defender_syslog_stream_partition_committed_offset"))
+                    == Some(*e as f64)
+                    && s.value(&key("defender_syslog_stream_partition_lag_messages")) == Some(0.0)
+                    && s.value(&key("defender_syslog_stream_partition_assigned")) == Some(1.0)
+            }) && s.dest("defender_syslog_alerts_delivered_total", "siem")
+                >= Some(produced.len() as f64)
+        });
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "metrics never showed every partition committed at {end:?}:\n{}",
+            scrape.map(|s| s.text).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (status, body) = e2e::scrape::get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    d.stop().await;
+}

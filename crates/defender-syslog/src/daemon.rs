@@ -94,6 +94,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             transport,
             pipeline: pipeline_stats,
             poll_interval: poller_config.poll_interval,
+            source: client.source().name(),
+            stream: None,
         });
     }
     tracing::info!(destinations = destinations.len(), "Started.");

@@ -29,6 +29,10 @@ pub struct Watched {
     pub transport: Arc<Transport>,
     /// The poller's own idle time between cycles.
     pub poll_interval: Duration,
+    /// `graph`, `mde` or `streaming` (the `source` label).
+    pub source: &'static str,
+    /// The streaming source's per-partition figures (`None` for the alert sources).
+    pub stream: Option<Arc<stream_source::StreamStats>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -288,6 +292,8 @@ mod tests {
             pipeline: Arc::default(),
             transport: Arc::new(t),
             poll_interval: Duration::from_secs(1),
+            source: "graph",
+            stream: None,
         };
         Arc::new(Board::new(vec![w], Duration::from_secs(bound_s)))
     }

@@ -25,9 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::{Board, Level, Watched, now_unix_ms};
 
-/// The only `source` so far (the Defender for Endpoint alerts API).
-pub const SOURCE: &str = "mde";
-
 /// Every series `/metrics` exposes: (name as scraped, type); the tests hold the collector, the
 /// docs, the dashboard and the rules to it.
 #[cfg(test)]
@@ -58,6 +55,12 @@ pub const SERIES: &[(&str, &str)] = &[
     ("defender_syslog_sent_bytes_total", "counter"),
     ("defender_syslog_last_poll_timestamp_seconds", "gauge"),
     ("defender_syslog_last_delivery_timestamp_seconds", "gauge"),
+    ("defender_syslog_stream_partition_assigned", "gauge"),
+    ("defender_syslog_stream_partition_records_total", "counter"),
+    ("defender_syslog_stream_partition_committed_offset", "gauge"),
+    ("defender_syslog_stream_partition_lag_messages", "gauge"),
+    ("defender_syslog_stream_partition_lag_seconds", "gauge"),
+    ("defender_syslog_stream_rebalances_total", "counter"),
 ];
 
 #[derive(Debug)]
@@ -72,7 +75,7 @@ type Row<'a> = (&'a str, &'a str, MetricType, &'a dyn Fn(&Watched) -> f64);
 type Labels<'a> = [(&'static str, &'a str); 2];
 
 fn labels(w: &Watched) -> Labels<'_> {
-    [("destination", w.name.as_str()), ("source", SOURCE)]
+    [("destination", w.name.as_str()), ("source", w.source)]
 }
 
 /// One family: a descriptor, then one sample per destination. `name` is without `_total`
@@ -102,6 +105,84 @@ where
 
 fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
     a.load(Ordering::Relaxed) as f64
+}
+
+/// The streaming source's families: one sample per partition this appliance has seen
+/// (labels `topic`, `partition`), and its rebalances. Written (with no samples) for the alert
+/// sources too, so the set of families does not depend on the source.
+fn stream_partitions(enc: &mut DescriptorEncoder, b: &Board) -> Result<(), std::fmt::Error> {
+    use MetricType::{Counter, Gauge};
+    let now = alert_model::Timestamp::now();
+    type PartRow<'a> = (
+        &'a str,
+        &'a str,
+        MetricType,
+        &'a dyn Fn(&stream_source::PartitionStats) -> Option<f64>,
+    );
+    let rows: [PartRow<'_>; 5] = [
+        (
+            "defender_syslog_stream_partition_assigned",
+            "1 while the partition is assigned to this appliance (consumer group member).",
+            Gauge,
+            &|p| Some(f64::from(u8::from(p.assigned))),
+        ),
+        (
+            "defender_syslog_stream_partition_records",
+            "Records read from the partition and forwarded (unreadable ones included).",
+            Counter,
+            &|p| Some(p.records as f64),
+        ),
+        (
+            "defender_syslog_stream_partition_committed_offset",
+            "The group's committed offset: the next message after a restart (absent until known).",
+            Gauge,
+            &|p| p.committed.map(|o| o as f64),
+        ),
+        (
+            "defender_syslog_stream_partition_lag_messages",
+            "High watermark minus committed offset: Kafka messages not yet delivered and committed.",
+            Gauge,
+            &|p| p.lag_messages().map(|l| l as f64),
+        ),
+        (
+            "defender_syslog_stream_partition_lag_seconds",
+            "Now minus the Kafka time of the last message read, while more are waiting; else 0.",
+            Gauge,
+            &move |p| p.lag_seconds(now),
+        ),
+    ];
+    for (name, help, ty, f) in rows {
+        let mut m = enc.encode_descriptor(name, help, None, ty)?;
+        for w in b.watched() {
+            let Some(s) = &w.stream else { continue };
+            for p in s.snapshot() {
+                let Some(v) = f(&p) else { continue };
+                let partition = p.partition.to_string();
+                let l = [
+                    ("destination", w.name.as_str()),
+                    ("source", w.source),
+                    ("topic", &*p.topic),
+                    ("partition", partition.as_str()),
+                ];
+                match ty {
+                    Counter => ConstCounter::new(v as u64).encode(m.encode_family(&l)?)?,
+                    _ => ConstGauge::new(v).encode(m.encode_family(&l)?)?,
+                }
+            }
+        }
+    }
+    let mut m = enc.encode_descriptor(
+        "defender_syslog_stream_rebalances",
+        "Partition assignments received by the streaming source (the first included).",
+        None,
+        Counter,
+    )?;
+    for w in b.watched() {
+        if let Some(s) = &w.stream {
+            ConstCounter::new(s.assignments()).encode(m.encode_family(&labels(w))?)?;
+        }
+    }
+    Ok(())
 }
 
 impl Collector for Source {
@@ -203,7 +284,7 @@ impl Collector for Source {
             ] {
                 let l = [
                     ("destination", w.name.as_str()),
-                    ("source", SOURCE),
+                    ("source", w.source),
                     ("class", class),
                 ];
                 ConstCounter::new(c.load(Ordering::Relaxed)).encode(m.encode_family(&l)?)?;
@@ -278,6 +359,8 @@ impl Collector for Source {
             |w| w.transport.stats().bytes as f64,
         )?;
 
+        stream_partitions(&mut enc, b)?;
+
         let mut m = enc.encode_descriptor(
             "defender_syslog_collector_address_info",
             "1 for the collector address in use (absent while disconnected).",
@@ -288,7 +371,7 @@ impl Collector for Source {
             if let Some(a) = w.transport.stats().connected_to {
                 let l = [
                     ("destination", w.name.as_str()),
-                    ("source", SOURCE),
+                    ("source", w.source),
                     ("address", a.as_str()),
                 ];
                 ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
@@ -419,6 +502,8 @@ mod tests {
             pipeline: Arc::default(),
             transport: Arc::new(t),
             poll_interval: std::time::Duration::from_secs(60),
+            source: "mde",
+            stream: None,
         };
         w.poller.alerts_fetched.store(7, Ordering::Relaxed);
         w.poller.responses_4xx.store(3, Ordering::Relaxed);
