@@ -62,7 +62,7 @@ impl StreamPipeline {
                 }
                 _ = tick.tick() => {
                     self.stats.active_unix_ms.store(unix_now_ms(), Ordering::Relaxed);
-                    self.commit(&mut tracker);
+                    self.commit(&mut tracker).await;
                 }
                 msg = rx.recv() => {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
@@ -82,7 +82,7 @@ impl StreamPipeline {
                 "Stopped with records not acknowledged by the collector; their offsets are not committed, so they are read again after restart."
             );
         }
-        self.commit(&mut tracker);
+        self.commit(&mut tracker).await;
         tracing::info!(destination = %self.name, delivered = report.delivered, "Pipeline stopped.");
         Ok(())
     }
@@ -139,7 +139,7 @@ impl StreamPipeline {
 
     /// Hands the committable offsets to the committer and commits; forgets partitions this
     /// appliance no longer owns (their records go to the new owner from its committed offset).
-    fn commit(&self, tracker: &mut OffsetTracker) {
+    async fn commit(&self, tracker: &mut OffsetTracker) {
         for key in tracker.partitions() {
             if !self.committer.is_current(&key) {
                 tracker.forget(&key);
@@ -148,7 +148,16 @@ impl StreamPipeline {
         if tracker.has_ready() {
             self.committer.stage(tracker.take_ready());
         }
-        match self.committer.flush() {
+        // A commit is one synchronous round trip to the group coordinator: off the async worker.
+        let committer = self.committer.clone();
+        let flushed = tokio::task::spawn_blocking(move || committer.flush())
+            .await
+            .unwrap_or_else(|e| {
+                Err(stream_source::StreamError::Commit(format!(
+                    "commit task: {e}"
+                )))
+            });
+        match flushed {
             Ok(0) => {}
             Ok(n) => {
                 self.stats.commits.fetch_add(n as u64, Ordering::Relaxed);
