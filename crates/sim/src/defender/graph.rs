@@ -13,7 +13,9 @@
 //! - evolvable enum values added after `unknownFutureValue` come as `unknownFutureValue`
 //!   unless the request sends `Prefer: include-unknown-enum-members`.
 //!
-//! Served versions are recorded for the conservation oracle as for the MDE endpoint.
+//! Fault injection as for the MDE endpoint: queued `Fault`s, `poison` (the page breaks inside
+//! the element), `set_broken` and `set_raw` (the element is invalid JSON or exact bytes, the
+//! page stays readable). Served versions are recorded for the conservation oracle as there.
 
 mod synth;
 
