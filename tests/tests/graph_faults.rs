@@ -2,19 +2,21 @@
 //! alerts_v2 API and real collectors (rsyslog over mutual TLS where installed), each run ending
 //! with the conservation oracle in every format: a backlog across many pages, a 429 storm
 //! (every `Retry-After` honoured, at most 150 calls a minute), token expiry mid-run,
-//! late-visible alerts and updates in one run; `kill -9` and restart in another.
+//! late-visible alerts and updates in one run; `kill -9` and restart in another; elements the
+//! fetcher cannot read forwarded once as marked "unreadable alert" events, with a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use alert_model::Timestamp;
+use alert_model::{Timestamp, VersionKey};
 use e2e::daemon::Daemon;
 use e2e::graph_oracle::wait_graph_conserved;
-use e2e::oracle::Fmt;
+use e2e::oracle::{Fmt, SD_ID, cef_ext_clean, decode_unreadable, leef_clean};
 use e2e::setup::{Dest, World};
 use sim::collector::Collector;
 use sim::defender::{Endpoint, Fault, MockDefender, MockOptions, RequestRecord};
 use sim::external::Running;
+use sim::parse::{cef, leef, rfc5424};
 
 const WAIT: Duration = Duration::from_secs(300);
 
@@ -40,6 +42,18 @@ impl Sinks {
             dests.push(Dest::new("qradar", Fmt::Leef, r.address()).mtls());
         }
         (sinks, dests)
+    }
+
+    /// Every frame each destination received, with its format.
+    fn frames(&self) -> Vec<(&'static str, Fmt, Vec<Vec<u8>>)> {
+        let mut all = vec![
+            ("arcsight", Fmt::Cef, self.cef.messages()),
+            ("splunk", Fmt::Rfc5424, self.syslog.messages()),
+        ];
+        if let Some(r) = &self.rsyslog {
+            all.push(("qradar", Fmt::Leef, r.messages()));
+        }
+        all
     }
 
     async fn conserved(&self, mock: &MockDefender) {
@@ -216,4 +230,147 @@ async fn graph_403_in_run_names_the_graph_permission_in_the_log() {
     // A missing permission is fatal: the service stops with a failure (systemd shows it).
     let status = d.wait(Duration::from_secs(40)).await.expect("exits");
     assert!(!status.success(), "{}", d.log());
+}
+
+/// (raw element, rawBytes, parse error) of an "unreadable alert" event, read with the strict
+/// parser of its format; the raw text as the format's cleaning leaves the element's bytes.
+fn unreadable_parts(fmt: Fmt, frame: &[u8], element: &[u8]) -> (String, String, String, String) {
+    let line = std::str::from_utf8(frame).unwrap();
+    let m = rfc5424::parse(line).unwrap_or_else(|e| panic!("not RFC 5424: {e}: {line}"));
+    let body = m.msg.clone().unwrap_or_default();
+    let element = String::from_utf8_lossy(element).into_owned();
+    let own = |v: Option<&str>| {
+        v.unwrap_or_else(|| panic!("missing field: {line}"))
+            .to_owned()
+    };
+    match fmt {
+        Fmt::Rfc5424 => {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["unreadable"], true, "{line}");
+            assert_eq!(
+                m.sd_param(SD_ID, "rawBytes"),
+                Some(&*v["rawBytes"].to_string())
+            );
+            (
+                own(v["raw"].as_str()),
+                v["rawBytes"].to_string(),
+                own(v["error"].as_str()),
+                element,
+            )
+        }
+        Fmt::Leef => {
+            let e = leef::parse(&body).unwrap_or_else(|e| panic!("not strict LEEF: {e}: {body}"));
+            (
+                own(e.get("raw")),
+                own(e.get("rawBytes")),
+                own(e.get("parseError")),
+                leef_clean(&element, e.delimiter),
+            )
+        }
+        Fmt::Cef => {
+            let e = cef::parse(&body).unwrap_or_else(|e| panic!("not strict CEF: {e}: {body}"));
+            assert_eq!(e.name, "Unreadable alert", "{body}");
+            (
+                own(e.get("msg")),
+                own(e.get("cn1")),
+                own(e.get("reason")),
+                cef_ext_clean(&element),
+            )
+        }
+    }
+}
+
+/// Per destination: the unreadable events are exactly one for each bad element, each carrying
+/// the element's id, time and bytes; no ordinary alert message names a bad id.
+fn assert_unreadable_once(sinks: &Sinks, bad: &[(VersionKey, Vec<u8>)]) {
+    for (dest, fmt, frames) in sinks.frames() {
+        let mut got = Vec::new();
+        for frame in &frames {
+            let Some(key) = decode_unreadable(fmt, frame) else {
+                let text = String::from_utf8_lossy(frame);
+                assert!(
+                    bad.iter().all(|(k, _)| !text.contains(&k.id)),
+                    "{dest}: an ordinary message for an unreadable element: {text}"
+                );
+                continue;
+            };
+            let key = key.unwrap_or_else(|e| panic!("{dest}: {e}"));
+            let (_, element) = bad.iter().find(|(k, _)| *k == key).unwrap_or_else(|| {
+                panic!("{dest}: unreadable event for {key:?}, not a bad element")
+            });
+            let (raw, raw_bytes, error, want) = unreadable_parts(fmt, frame, element);
+            assert_eq!(raw, want, "{dest}: the raw element of {key:?}");
+            assert_eq!(raw_bytes, element.len().to_string(), "{dest}: {key:?}");
+            assert!(!error.is_empty(), "{dest}: no parse error for {key:?}");
+            got.push(key);
+        }
+        got.sort();
+        let mut want: Vec<VersionKey> = bad.iter().map(|(k, _)| k.clone()).collect();
+        want.sort();
+        assert_eq!(got, want, "{dest}: one unreadable event per bad element");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_unreadable_elements_are_forwarded_once_marked_and_the_cursor_moves_on() {
+    let w = World::with_mock(MockOptions::graph()).await;
+    let first = w.mock.insert_new(30);
+    // One element cut in a literal, one a member short of its comma: both can be delimited,
+    // neither read even leniently.
+    let (broken, raw) = (first[4].clone(), first[17].clone());
+    w.mock.set_broken(&broken.id, true);
+    let stored = serde_json::to_vec(&w.mock.alert(&broken.id).unwrap()).unwrap();
+    let mut broken_bytes = stored[..stored.len() - 1].to_vec();
+    broken_bytes.extend_from_slice(b",\"broken\":tru}");
+    let raw_bytes = format!(
+        r#"{{"id":"{}","lastUpdateDateTime":"{}","title":"no comma" "severity":"high"}}"#,
+        raw.id, raw.last_update_time
+    )
+    .into_bytes();
+    w.mock.set_raw(&raw.id, Some(raw_bytes.clone()));
+    let bad = [(broken.clone(), broken_bytes), (raw.clone(), raw_bytes)];
+    let (sinks, dests) = Sinks::start(&w, "graph_unreadable_elements_forwarded_once").await;
+    let config = w.write_config(&dests);
+    let d = Daemon::start(&config, &w.log_path());
+    sinks.conserved(&w.mock).await;
+    // Alerts after them arrive while the bad elements are re-read in every overlap window.
+    w.mock.insert_new(15);
+    sinks.conserved(&w.mock).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sinks.conserved(&w.mock).await;
+    assert_unreadable_once(&sinks, &bad);
+    let log = d.log();
+    for (k, _) in &bad {
+        let named = log.matches(&format!("UNREADABLE ALERT {}", k.id)).count();
+        assert_eq!(named, dests.len(), "logged once per destination: {k:?}");
+    }
+    d.stop().await;
+    // The committed cursor of every destination is past both.
+    let newest_bad = broken.last_update_time.max(raw.last_update_time);
+    for dest in &dests {
+        let committed = std::fs::read_to_string(w.state_file(&dest.name)).expect("a cursor");
+        let v: serde_json::Value = serde_json::from_str(&committed).unwrap();
+        let t = Timestamp::parse(v["resume"]["watermark"].as_str().unwrap()).unwrap();
+        assert!(
+            t > newest_bad,
+            "{}: cursor {t}, bad at {newest_bad}",
+            dest.name
+        );
+    }
+    // A restart while they are still inside the overlap forwards neither again.
+    let before: Vec<usize> = sinks.frames().iter().map(|(_, _, f)| f.len()).collect();
+    let later = w.mock.insert_new(10);
+    let d = Daemon::start(&config, &w.log_path());
+    sinks.conserved(&w.mock).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sinks.conserved(&w.mock).await;
+    assert_unreadable_once(&sinks, &bad);
+    for ((dest, _, frames), before) in sinks.frames().iter().zip(before) {
+        assert_eq!(
+            frames.len(),
+            before + later.len(),
+            "{dest}: after a clean stop only the new alerts arrive"
+        );
+    }
+    d.stop().await;
 }

@@ -13,17 +13,24 @@
 //! - evolvable enum values added after `unknownFutureValue` come as `unknownFutureValue`
 //!   unless the request sends `Prefer: include-unknown-enum-members`.
 //!
-//! Served versions are recorded for the conservation oracle as for the MDE endpoint.
+//! Fault injection as for the MDE endpoint: queued `Fault`s, `poison` (the page breaks inside
+//! the element), `set_broken` and `set_raw` (the element is invalid JSON or exact bytes, the
+//! page stays readable). Served versions are recorded for the conservation oracle as there.
 
+mod synth;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alert_model::Timestamp;
 use hyper::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::server::{Resp, compress, mde_error, run_hooks, take_fault, too_many};
-use super::store::Bound;
+use super::store::{Body, Bound, synth_created};
 use super::{Fault, RequestRecord, ServedVersion, Shared, TokenState};
+use synth::hide_late_values;
+pub use synth::{synth, synth_field, write_synth};
 
 /// The endpoint's path.
 pub const PATH: &str = "/v1.0/security/alerts_v2";
@@ -31,122 +38,6 @@ pub const MAX_TOP: usize = 1000;
 pub const MAX_SKIP: usize = 500;
 
 const FORBIDDEN: &str = "Missing application roles. API required roles: SecurityAlert.Read.All, SecurityAlert.ReadWrite.All. Application roles in the token: .";
-
-/// Evolvable enum values that come after `unknownFutureValue` (sent only with the Prefer header).
-const LATE_ENUM_VALUES: [(&str, &str); 7] = [
-    ("serviceSource", "microsoftDefenderForCloud"),
-    ("serviceSource", "microsoftSentinel"),
-    ("serviceSource", "microsoftInsiderRiskManagement"),
-    ("detectionSource", "microsoftSentinel"),
-    ("detectionSource", "nrtAlerts"),
-    ("detectionSource", "scheduledAlerts"),
-    ("detectionSource", "builtInMl"),
-];
-
-/// The Defender XDR products a synthesised alert comes from, in turn.
-const PRODUCTS: [(&str, &str, &str); 6] = [
-    (
-        "microsoftDefenderForEndpoint",
-        "antivirus",
-        "Suspicious execution of hidden file",
-    ),
-    (
-        "microsoftDefenderForOffice365",
-        "microsoftDefenderForOffice365",
-        "Email messages containing malicious URL removed after delivery",
-    ),
-    (
-        "microsoftDefenderForIdentity",
-        "microsoftDefenderForIdentity",
-        "Suspected DCSync attack (replication of directory services)",
-    ),
-    (
-        "microsoftDefenderForCloudApps",
-        "microsoftDefenderForCloudApps",
-        "Impossible travel activity",
-    ),
-    (
-        "azureAdIdentityProtection",
-        "azureAdIdentityProtection",
-        "Unfamiliar sign-in properties",
-    ),
-    (
-        "microsoftSentinel",
-        "scheduledAlerts",
-        "Rare RDP connections",
-    ),
-];
-
-/// A synthetic alerts_v2 alert shaped like the documented sample: 7-digit fractions, nulls,
-/// lowercase enums, an incident id string, `@odata.type` on every evidence item (one of them a
-/// type a client may not know).
-pub fn synth(seed: u64, id: &str, lut: Timestamp, created: Timestamp) -> Value {
-    let (service, detection, title) = PRODUCTS[(seed % PRODUCTS.len() as u64) as usize];
-    let severity = ["low", "medium", "high", "informational"][(seed % 4) as usize];
-    let first = created.saturating_sub(Duration::from_secs(60 + seed % 240));
-    let incident = (20_000 + seed / 3).to_string();
-    let tenant = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
-    let category = [
-        "DefenseEvasion",
-        "InitialAccess",
-        "CredentialAccess",
-        "Exfiltration",
-    ][(seed % 4) as usize];
-    json!({
-        "@odata.type": "#microsoft.graph.security.alert",
-        "id": id,
-        "providerAlertId": id,
-        "incidentId": incident,
-        "status": "new",
-        "severity": severity,
-        "classification": null,
-        "determination": null,
-        "serviceSource": service,
-        "detectionSource": detection,
-        "productName": null,
-        "detectorId": format!("e0da400f-affd-43ef-b1d5-{:012x}", seed),
-        "tenantId": tenant,
-        "title": title,
-        "description": format!("Synthetic alert {seed} for tests and demo."),
-        "recommendedActions": "Collect artifacts and determine scope\n\tReview the device timeline",
-        "category": category,
-        "assignedTo": null,
-        "alertWebUrl": format!("https://security.microsoft.com/alerts/{id}?tid={tenant}"),
-        "incidentWebUrl": format!("https://security.microsoft.com/incidents/{incident}?tid={tenant}"),
-        "actorDisplayName": null,
-        "threatDisplayName": null,
-        "threatFamilyName": null,
-        "mitreTechniques": ["T1564.001"],
-        "createdDateTime": created.to_string(),
-        "lastUpdateDateTime": lut.to_string(),
-        "resolvedDateTime": null,
-        "firstActivityDateTime": first.to_string(),
-        "lastActivityDateTime": created.to_string(),
-        "comments": [],
-        "systemTags": [],
-        "evidence": evidence(seed, created),
-    })
-}
-
-fn evidence(seed: u64, created: Timestamp) -> Value {
-    let created = created.to_string();
-    json!([
-            {"@odata.type": "#microsoft.graph.security.deviceEvidence",
-             "createdDateTime": created, "verdict": "unknown", "remediationStatus": "none",
-             "roles": [], "tags": [], "deviceDnsName": format!("ws-{:04}.contoso.test", seed % 10_000),
-             "mdeDeviceId": format!("{:040x}", seed), "osPlatform": "Windows10", "healthStatus": "active",
-             "loggedOnUsers": [{"accountName": "alex", "domainName": "CONTOSO"}]},
-            {"@odata.type": "#microsoft.graph.security.userEvidence",
-             "createdDateTime": created, "verdict": "suspicious", "remediationStatus": "none",
-             "userAccount": {"accountName": "alex", "domainName": "CONTOSO",
-                             "userPrincipalName": "alex@contoso.test", "azureAdUserId": null}},
-            {"@odata.type": "#microsoft.graph.security.ipEvidence",
-             "createdDateTime": created, "verdict": "unknown", "remediationStatus": "none",
-             "ipAddress": format!("203.0.113.{}", seed % 250 + 1)},
-            {"@odata.type": "#microsoft.graph.security.aiAgentEvidence",
-             "createdDateTime": created, "verdict": "unknown", "agentName": "helper"}
-    ])
-}
 
 /// One clause of `$filter`.
 enum Clause {
@@ -247,16 +138,26 @@ fn parse_request(query: &str) -> Result<Request, String> {
     Ok(r)
 }
 
-fn admits(r: &Request, v: &Value) -> bool {
+/// Whether the `$filter` clauses other than the update time admit a stored alert.
+fn admits(r: &Request, t: Timestamp, body: &Body) -> bool {
     r.clauses.iter().all(|c| match c {
         Clause::Updated(_) => true,
-        Clause::Created(b) => v
+        Clause::Created(b) => created_of(t, body).is_some_and(|c| b.admits(c)),
+        Clause::Equals(field, want) => match body {
+            Body::Json(v) => v.get(field).and_then(Value::as_str) == Some(want),
+            Body::Generated(i) => synth_field(*i, field) == Some(want.as_str()),
+        },
+    })
+}
+
+fn created_of(t: Timestamp, body: &Body) -> Option<Timestamp> {
+    match body {
+        Body::Json(v) => v
             .get("createdDateTime")
             .and_then(Value::as_str)
-            .and_then(|s| Timestamp::parse(s).ok())
-            .is_some_and(|t| b.admits(t)),
-        Clause::Equals(field, want) => v.get(field).and_then(Value::as_str) == Some(want),
-    })
+            .and_then(|s| Timestamp::parse(s).ok()),
+        Body::Generated(i) => Some(synth_created(*i, t)),
+    }
 }
 
 /// `Err`: the answer for a request that must not be served (auth, permission, throttling).
@@ -309,29 +210,83 @@ fn gate(
     Ok(())
 }
 
-/// `GET /v1.0/security/alerts_v2`.
+/// One element of a page, chosen under the state lock and written after it is released.
+struct Element {
+    item: Item,
+    id: Option<String>,
+    lut: Option<Timestamp>,
+    /// `MockDefender::set_raw`: served as exactly these bytes.
+    raw: Option<Vec<u8>>,
+    /// `MockDefender::set_broken`: served cut in a literal (`…,"broken":tru}`).
+    broken: bool,
+    /// `MockDefender::poison`: the page breaks inside this element.
+    poison: bool,
+}
+
+enum Item {
+    Json(Arc<Value>),
+    Generated { seed: u64, lut: Timestamp },
+}
+
+/// What a request gets: its elements in serving order, the nextLink, a fault to apply.
+struct Page {
+    elements: Vec<Element>,
+    next: Option<String>,
+    corrupt: Option<Fault>,
+}
+
+/// `GET /v1.0/security/alerts_v2`. The page is chosen (and its served versions recorded)
+/// under the state lock; its JSON is written and compressed after the lock is released, so
+/// concurrent pollers and the tests' control calls do not wait for serialisation.
 pub(super) fn alerts_v2(
     shared: &Shared,
     query: &str,
     headers: &super::server::Headers,
     record: &mut RequestRecord,
 ) -> Resp {
+    let page = match select(shared, query, headers, record) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    let prefer = headers
+        .prefer
+        .as_deref()
+        .is_some_and(|p| p.contains("include-unknown-enum-members"));
+    let (mut body, cut) = write_page(&page, prefer);
+    match (&page.corrupt, cut) {
+        (Some(Fault::Malformed), _) => body = b"{\"value\":[{\"id\":\"x\",,}]}".to_vec(),
+        (Some(_), _) => body.truncate(body.len() * 2 / 3),
+        (None, Some(cut)) => body.truncate(cut),
+        (None, None) => {}
+    }
+    compress(
+        body,
+        shared.opts.compression,
+        headers.accept_encoding.as_deref(),
+    )
+}
+
+/// Under the lock: gate, faults, the page's alerts (a backlog paged ascending costs the page
+/// and one more, not everything before it), and the served versions of a readable page.
+fn select(
+    shared: &Shared,
+    query: &str,
+    headers: &super::server::Headers,
+    record: &mut RequestRecord,
+) -> Result<Page, Box<Resp>> {
     let Ok(mut guard) = shared.state.lock() else {
-        return mde_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "");
+        return Err(Box::new(mde_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "",
+        )));
     };
     let st = &mut *guard;
     run_hooks(st, record);
-    if let Err(resp) = gate(shared, st, headers.auth.as_deref(), record) {
-        return *resp;
-    }
-    let (extra, corrupt) = match take_fault(st, record, FORBIDDEN) {
-        Ok(f) => f,
-        Err(resp) => return *resp,
-    };
-    let r = match parse_request(query) {
-        Ok(r) => r,
-        Err(e) => return mde_error(StatusCode::BAD_REQUEST, "BadRequest", &e),
-    };
+    gate(shared, st, headers.auth.as_deref(), record)?;
+    let (extra, corrupt) = take_fault(st, record, FORBIDDEN)?;
+    let r = parse_request(query)
+        .map_err(|e| Box::new(mde_error(StatusCode::BAD_REQUEST, "BadRequest", &e)))?;
     let bounds: Vec<Bound> = r
         .clauses
         .iter()
@@ -340,37 +295,146 @@ pub(super) fn alerts_v2(
             _ => None,
         })
         .collect();
-    let matched = st
-        .store
-        .ascending(&bounds)
-        .map(|(_, _, b)| st.store.render(&b))
-        .filter(|v| admits(&r, v));
-    // Ascending, only the page and one more are rendered: a backlog of N alerts paged by
-    // `lastUpdateDateTime ge` costs O(N) renders in all, not O(N²) (the Graph bench).
-    let mut page: Vec<Value> = if r.ascending && !shared.opts.graph_ignores_orderby {
-        matched.skip(r.skip).take(r.top.saturating_add(1)).collect()
-    } else {
-        let mut all: Vec<Value> = matched.collect();
-        all.reverse();
-        all.into_iter()
-            .skip(r.skip)
-            .take(r.top.saturating_add(1))
-            .collect()
+    let store = &st.store;
+    let matched = || {
+        store
+            .ascending(&bounds)
+            .filter(|(t, _, b)| admits(&r, *t, b))
     };
-    let more = page.len() > r.top;
-    page.truncate(r.top);
-    let mut items: Vec<Value> = extra;
-    items.extend(page);
-    let prefer = headers
-        .prefer
-        .as_deref()
-        .is_some_and(|p| p.contains("include-unknown-enum-members"));
-    let body = page_body(
-        &mut items,
-        prefer,
-        more.then(|| next_link(shared, query, r.skip + r.top)),
+    let mut picked: Vec<(Timestamp, String, Body)> =
+        if r.ascending && !shared.opts.graph_ignores_orderby {
+            matched()
+                .skip(r.skip)
+                .take(r.top.saturating_add(1))
+                .collect()
+        } else {
+            // Newest first: the ascending run ending `skip` before the newest, reversed.
+            let total = matched().count();
+            let end = total.saturating_sub(r.skip);
+            let start = end.saturating_sub(r.top.saturating_add(1));
+            let mut v: Vec<_> = matched().skip(start).take(end - start).collect();
+            v.reverse();
+            v
+        };
+    let more = picked.len() > r.top;
+    picked.truncate(r.top);
+    let extra = extra.into_iter().map(|v| {
+        let id = v.get("id").and_then(Value::as_str).map(str::to_owned);
+        let lut = v
+            .get("lastUpdateDateTime")
+            .and_then(Value::as_str)
+            .and_then(|s| Timestamp::parse(s).ok());
+        (Item::Json(Arc::new(v)), id, lut)
+    });
+    let stored = picked.into_iter().map(|(t, id, b)| {
+        let item = match b {
+            Body::Json(v) => Item::Json(v),
+            Body::Generated(seed) => Item::Generated { seed, lut: t },
+        };
+        (item, Some(id), Some(t))
+    });
+    let elements: Vec<Element> = extra
+        .chain(stored)
+        .map(|(item, id, lut)| {
+            let (raw, broken, poison) = id.as_deref().map_or((None, false, false), |i| {
+                (
+                    st.raw.get(i).cloned(),
+                    st.broken.contains(i),
+                    st.poison.contains(i),
+                )
+            });
+            Element {
+                item,
+                id,
+                lut,
+                raw,
+                broken,
+                poison,
+            }
+        })
+        .collect();
+    record.items = elements.len();
+    // Only a page the client can read counts as served (a broken element still can be:
+    // the fetcher forwards it as an "unreadable alert").
+    if corrupt.is_none() && !elements.iter().any(|e| e.poison) {
+        record.ok_page = true;
+        if shared.opts.record_served {
+            for e in &elements {
+                let visible_since = e.id.as_deref().map_or(0, |i| st.store.visible_since(i));
+                st.served.push(ServedVersion {
+                    request: record.seq,
+                    id: e.id.clone(),
+                    last_update_time: e.lut,
+                    visible_since,
+                });
+            }
+        }
+    }
+    // Versions put by the test between requests become visible after this one.
+    st.store.clock = record.seq;
+    Ok(Page {
+        elements,
+        next: more.then(|| next_link(shared, query, r.skip + r.top)),
+        corrupt,
+    })
+}
+
+/// The page's JSON as serde_json writes the page object (keys sorted: the nextLink before
+/// `value`), and where a poison element breaks it.
+fn write_page(page: &Page, prefer: bool) -> (Vec<u8>, Option<usize>) {
+    let mut body = Vec::with_capacity(page.elements.len() * 2_400 + 512);
+    body.extend_from_slice(
+        b"{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2\",",
     );
-    serve(shared, st, body, &items, corrupt, headers, record)
+    if let Some(link) = &page.next {
+        body.extend_from_slice(b"\"@odata.nextLink\":");
+        let _ = serde_json::to_writer(&mut body, link);
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"value\":[");
+    let mut cut = None;
+    for (n, e) in page.elements.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        let start = body.len();
+        match (&e.raw, &e.item) {
+            (Some(raw), _) => body.extend_from_slice(raw),
+            (None, Item::Generated { seed, lut }) => {
+                let id = e.id.as_deref().unwrap_or_default();
+                let created = synth_created(*seed, *lut);
+                write_synth(*seed, id, *lut, created, prefer, &mut body);
+            }
+            (None, Item::Json(v)) => {
+                let hidden = if prefer { None } else { hide_late_values(v) };
+                let _ = serde_json::to_writer(&mut body, hidden.as_ref().unwrap_or(v));
+            }
+        }
+        if e.broken && e.raw.is_none() {
+            // Cut in the middle of a literal: invalid JSON that can still be delimited.
+            body.pop();
+            if body.len() > start + 1 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"broken\":tru}");
+        }
+        if e.poison && cut.is_none() {
+            cut = Some(start + poison_cut(&body[start..]));
+        }
+    }
+    body.extend_from_slice(b"]}");
+    (body, cut)
+}
+
+/// Where a poison element breaks: just after its `lastUpdateDateTime` value (a fetcher can
+/// tell which alert broke the page, but cannot delimit it), else in its middle.
+fn poison_cut(element: &[u8]) -> usize {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let key = b"\"lastUpdateDateTime\":\"";
+    find(element, key)
+        .map(|k| k + key.len())
+        .and_then(|v| find(&element[v..], b"\"").map(|q| v + q + 1))
+        .unwrap_or(element.len() / 2)
 }
 
 fn next_link(shared: &Shared, query: &str, skip: usize) -> String {
@@ -380,94 +444,6 @@ fn next_link(shared: &Shared, query: &str, skip: usize) -> String {
         .collect::<Vec<_>>()
         .join("&");
     format!("{}{PATH}?{rest}&$skip={skip}", shared.login_url)
-}
-
-fn page_body(items: &mut [Value], prefer: bool, next: Option<String>) -> Vec<u8> {
-    if !prefer {
-        for item in items.iter_mut() {
-            for (field, value) in LATE_ENUM_VALUES {
-                if item.get(field).and_then(Value::as_str) == Some(value)
-                    && let Some(obj) = item.as_object_mut()
-                {
-                    obj.insert(field.into(), "unknownFutureValue".into());
-                }
-            }
-        }
-    }
-    let mut page = json!({
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2",
-        "value": items,
-    });
-    if let (Some(link), Some(obj)) = (next, page.as_object_mut()) {
-        obj.insert("@odata.nextLink".into(), link.into());
-    }
-    serde_json::to_vec(&page).unwrap_or_default()
-}
-
-/// A poison alert (`MockDefender::poison`) breaks the page inside its own element (just after
-/// its `lastUpdateDateTime`), which then cannot be delimited: where to cut the body, if the
-/// page holds one.
-fn poison_cut(st: &super::State, body: &[u8], items: &[Value]) -> Option<usize> {
-    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
-    items.iter().find_map(|v| {
-        let id = v.get("id").and_then(Value::as_str)?;
-        if !st.poison.contains(id) {
-            return None;
-        }
-        let element = serde_json::to_vec(v).ok()?;
-        let at = find(body, &element)?;
-        let time =
-            serde_json::to_vec(&json!({ "lastUpdateDateTime": v.get("lastUpdateDateTime") }))
-                .ok()?;
-        let time = time.get(1..time.len() - 1)?;
-        let inside = find(&element, time).map_or(element.len() / 2, |t| t + time.len());
-        Some(at + inside)
-    })
-}
-
-/// Records what the client can read of the page (all of it, or nothing of a corrupted one)
-/// and answers it.
-fn serve(
-    shared: &Shared,
-    st: &mut super::State,
-    mut body: Vec<u8>,
-    items: &[Value],
-    corrupt: Option<Fault>,
-    headers: &super::server::Headers,
-    record: &mut RequestRecord,
-) -> Resp {
-    record.items = items.len();
-    let cut = poison_cut(st, &body, items);
-    match (corrupt, cut) {
-        (Some(Fault::Malformed), _) => body = b"{\"value\":[{\"id\":\"x\",,}]}".to_vec(),
-        (Some(_), _) => body.truncate(body.len() * 2 / 3),
-        (None, Some(cut)) => body.truncate(cut),
-        (None, None) => {
-            record.ok_page = true;
-            if shared.opts.record_served {
-                for v in items {
-                    let id = v.get("id").and_then(Value::as_str).map(str::to_owned);
-                    let visible_since = id.as_deref().map_or(0, |i| st.store.visible_since(i));
-                    st.served.push(ServedVersion {
-                        request: record.seq,
-                        last_update_time: v
-                            .get("lastUpdateDateTime")
-                            .and_then(Value::as_str)
-                            .and_then(|s| Timestamp::parse(s).ok()),
-                        id,
-                        visible_since,
-                    });
-                }
-            }
-        }
-    }
-    // Versions put by the test between requests become visible after this one.
-    st.store.clock = record.seq;
-    compress(
-        body,
-        shared.opts.compression,
-        headers.accept_encoding.as_deref(),
-    )
 }
 
 #[cfg(test)]
@@ -502,6 +478,69 @@ mod tests {
             let e = parse_request(query).err().unwrap_or_default();
             assert!(e.contains(why), "{query}: {e}");
         }
+    }
+
+    fn element(item: Item, id: &str) -> Element {
+        Element {
+            item,
+            id: Some(id.to_owned()),
+            lut: None,
+            raw: None,
+            broken: false,
+            poison: false,
+        }
+    }
+
+    #[test]
+    fn a_written_page_is_the_page_serde_json_writes_and_breaks_where_asked() {
+        let t = Timestamp::parse("2026-01-01T00:00:01.1234567Z").unwrap();
+        let stored = synth(7, "da7_7", t, t);
+        let page = |elements| Page {
+            elements,
+            next: Some("https://h/v1.0/security/alerts_v2?$top=2&$skip=2".into()),
+            corrupt: None,
+        };
+        let items = || {
+            vec![
+                element(Item::Generated { seed: 5, lut: t }, "da5_5"),
+                element(Item::Json(Arc::new(stored.clone())), "da7_7"),
+            ]
+        };
+        let created = synth_created(5, t);
+        for prefer in [false, true] {
+            let (body, cut) = write_page(&page(items()), prefer);
+            assert_eq!(cut, None);
+            let mut want = vec![synth(5, "da5_5", t, created), stored.clone()];
+            if !prefer {
+                want[0] = synth::hide_late_values(&want[0]).unwrap();
+            }
+            let want = serde_json::json!({
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2",
+                "@odata.nextLink": "https://h/v1.0/security/alerts_v2?$top=2&$skip=2",
+                "value": want,
+            });
+            assert_eq!(body, serde_json::to_vec(&want).unwrap(), "prefer {prefer}");
+        }
+        // Broken and raw elements: the page still splits into its elements, those two are
+        // not JSON; a poison element cuts the page just after its update time.
+        let mut faulty = items();
+        faulty[0].broken = true;
+        faulty[1].raw = Some(b"{\"id\":\"da7_7\" \"x\":1}".to_vec());
+        let (body, _) = write_page(&page(faulty), true);
+        let text = String::from_utf8(body).unwrap();
+        let value = text.split_once("\"value\":[").unwrap().1;
+        let (first, second) = value.split_once("},{\"id\":\"da7_7\"").unwrap();
+        assert!(first.ends_with(",\"broken\":tru"), "{first}");
+        assert_eq!(second, " \"x\":1}]}");
+        let mut poisoned = items();
+        poisoned[1].poison = true;
+        let (body, cut) = write_page(&page(poisoned), true);
+        let kept = String::from_utf8(body[..cut.unwrap()].to_vec()).unwrap();
+        assert!(
+            kept.ends_with(&format!("\"lastUpdateDateTime\":\"{t}\"")),
+            "{kept}"
+        );
+        assert!(kept.contains("\"id\":\"da5_5\""));
     }
 
     #[test]

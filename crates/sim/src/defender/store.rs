@@ -45,7 +45,6 @@ impl Generated {
     }
 }
 
-/// The id of generated alert `i`: shaped like a real id and sorting in index order.
 /// The fields `Store::synth` sets on a template.
 const SYNTH_FIELDS: [&str; 9] = [
     "id",
@@ -66,6 +65,12 @@ fn synth_times(seed: u64, lut: Timestamp) -> (Timestamp, Timestamp) {
     (created, first)
 }
 
+/// `createdDateTime` of the Graph alert `Store::synth` makes for this seed and update time.
+pub fn synth_created(seed: u64, lut: Timestamp) -> Timestamp {
+    synth_times(seed, lut).0
+}
+
+/// The id of generated alert `i`: shaped like a real id and sorting in index order.
 pub fn generated_id(i: u64) -> String {
     format!(
         "da{:018}_{}",
