@@ -1,4 +1,5 @@
 //! End-to-end benchmarks of the real `defender-syslog` binary (docs/performance.md).
+#![recursion_limit = "256"]
 //!
 //! - `backlog`: the simulated Defender API serves N generated alerts (evidence included) in
 //!   pages; `defender-syslog run` drains them to a counting TLS collector.
@@ -10,10 +11,14 @@
 //! format; any malformed, missing, duplicated or invented alert fails the run. Timing is
 //! printed, never asserted.
 //!
-//! Modules: `world` (PKI, collector, config, binary), `proc` (/proc readings), `check`.
+//! - `stream`: the streaming source: a mock Kafka cluster (TLS + SASL fronts) of generated
+//!   Defender XDR streaming rows, `defender-syslog run` to the counting TLS collector.
+//!
+//! Modules: `world` (PKI, collector, config, binary), `proc` (/proc readings), `check`, `stream`.
 
 mod check;
 mod proc;
+mod stream;
 mod world;
 
 use std::path::PathBuf;
@@ -38,6 +43,8 @@ enum Mode {
     Backlog(Args),
     /// `defender-syslog send` of an NDJSON file, with the plain serde_json floor.
     Send(Args),
+    /// `defender-syslog run` with the streaming source: a mock Kafka cluster to a TLS collector.
+    Stream(stream::StreamArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
         match cli.mode {
             Mode::Backlog(a) => backlog(a).await,
             Mode::Send(a) => send(a).await,
+            Mode::Stream(a) => stream::stream(a).await,
         }
     });
     match result {

@@ -139,16 +139,18 @@ impl Shell {
             .active_unix_ms
             .store(now_unix_ms(), Ordering::Relaxed);
         loop {
+            // The tick comes before the always-ready arms of a busy pipeline, which a biased
+            // select would otherwise serve first every turn (no scheduled commits, no liveness).
             let turn = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Turn::Stop,
+                _ = tick.tick() => self.on_tick(wedge_after, shutdown).await,
                 Ok(()) = delivered_rx.changed() => {
                     let d = *delivered_rx.borrow_and_update();
                     self.stats.last_delivery_unix.store(now_unix_ms() / 1000, Ordering::Relaxed);
                     self.tracker.delivered(d);
                     Turn::Go
                 }
-                _ = tick.tick() => self.on_tick(wedge_after, shutdown).await,
                 item = rx.recv() => {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
                     match item {

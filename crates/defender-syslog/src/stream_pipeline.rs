@@ -51,18 +51,21 @@ impl StreamPipeline {
         let mut delivered = delivery.delivered();
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.stats.active_unix_ms.store(unix_now_ms(), Ordering::Relaxed);
         loop {
+            // The tick comes first: under a steady stream the delivery and message arms are
+            // always ready, and a biased select would never reach it (no commits, no liveness).
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    self.stats.active_unix_ms.store(unix_now_ms(), Ordering::Relaxed);
+                    self.commit(&mut tracker).await;
+                }
                 Ok(()) = delivered.changed() => {
                     let d = *delivered.borrow_and_update();
                     self.stats.last_delivery_unix.store(unix_now(), Ordering::Relaxed);
                     tracker.delivered(d);
-                }
-                _ = tick.tick() => {
-                    self.stats.active_unix_ms.store(unix_now_ms(), Ordering::Relaxed);
-                    self.commit(&mut tracker).await;
                 }
                 msg = rx.recv() => {
                     self.stats.queue.store(rx.len() as u64, Ordering::Relaxed);
