@@ -40,10 +40,10 @@ impl Credentials {
 #[derive(Debug, Default)]
 pub struct FrontCounters {
     /// Connections that authenticated and were piped to the broker.
-    pub authenticated: AtomicU64,
+    pub(crate) authenticated: AtomicU64,
     /// Connections the front ended before authentication (TLS failure, wrong password, no
     /// SASL, ...); a client that hangs up by itself is not counted.
-    pub refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 impl FrontCounters {
