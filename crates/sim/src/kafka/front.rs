@@ -40,9 +40,10 @@ impl Credentials {
 #[derive(Debug, Default)]
 pub struct FrontCounters {
     /// Connections that authenticated and were piped to the broker.
-    pub authenticated: AtomicU64,
-    /// Connections ended before authentication (TLS failure, wrong password, no SASL, ...).
-    pub refused: AtomicU64,
+    pub(crate) authenticated: AtomicU64,
+    /// Connections the front ended before authentication (TLS failure, wrong password, no
+    /// SASL, ...); a client that hangs up by itself is not counted.
+    pub(crate) refused: AtomicU64,
 }
 
 impl FrontCounters {
@@ -113,6 +114,12 @@ async fn connection(
     let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
     let mut client = match handshake {
         Ok(Ok(tls)) => tls,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            // librdkafka drops spare connections (e.g. a bootstrap one once it knows the
+            // brokers): the client left, the front refused nothing.
+            tracing::debug!("kafka front for {broker}: client left during TLS handshake");
+            return;
+        }
         Ok(Err(e)) => {
             tracing::debug!("kafka front for {broker}: TLS handshake failed: {e}");
             counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -138,14 +145,24 @@ async fn connection(
         Ok(Outcome::Authenticated) => {
             counters.authenticated.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(Outcome::ClientLeft) => {
+            tracing::debug!("kafka front for {broker}: client left before authenticating");
+            return;
+        }
         Ok(Outcome::Refused(why)) => {
             tracing::debug!("kafka front for {broker}: refused: {why}");
             counters.refused.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        Err(e) => {
-            tracing::debug!("kafka front for {broker}: handshake: {e}");
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            tracing::debug!("kafka front for {broker}: malformed handshake: {e}");
             counters.refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Err(e) => {
+            // Broken pipe, reset: a peer hung up mid-handshake (librdkafka drops spare
+            // connections); nothing was refused.
+            tracing::debug!("kafka front for {broker}: handshake cut: {e}");
             return;
         }
     }
@@ -158,6 +175,8 @@ async fn connection(
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Authenticated,
+    /// The client closed the connection between requests before authenticating.
+    ClientLeft,
     /// Why the connection is ended (for the debug log; never contains credentials).
     Refused(&'static str),
 }
@@ -176,7 +195,7 @@ where
     let mut handshaken = false;
     loop {
         let Some(frame) = read_frame(client, wire::PRE_AUTH_MAX_FRAME).await? else {
-            return Ok(Outcome::Refused("closed by the client"));
+            return Ok(Outcome::ClientLeft);
         };
         let (header, mut body) = wire::request_header(&frame)?;
         match (header.api_key, header.api_version) {
