@@ -23,7 +23,7 @@ use stream_source::{StreamConfig, StreamSource, StreamStats};
 /// Kafka messages between the consumer and the pipeline (each up to 1 MB on Event Hubs, most
 /// far smaller): small, so that a stalled collector pauses the consumer instead of growing
 /// memory.
-pub const CHANNEL_CAPACITY: usize = 256;
+pub const CHANNEL_CAPACITY: usize = 64;
 
 /// Runs the consumer and the pipeline until `shutdown`, then drains and commits.
 pub async fn run(
@@ -76,6 +76,8 @@ pub async fn run(
         stream: Some(stream_stats.clone()),
     };
     let poller = watched.poller.clone();
+    // Filled before the first health sample, which would otherwise see a poller never active.
+    let mut errors_seen = fill_poller_stats(&poller, &stream_stats, 0);
     let board = Arc::new(Board::new(vec![watched], cfg.metrics.stall_after));
     tokio::spawn(crate::health::watch(board.clone(), inner.clone()));
     let mut server = None;
@@ -99,7 +101,6 @@ pub async fn run(
     let mut bridge = tokio::time::interval(BRIDGE_EVERY);
     let mut summary = tokio::time::interval(cfg.log.stats_interval);
     summary.tick().await;
-    let mut errors_seen = 0;
     let mut failure = None;
     loop {
         tokio::select! {

@@ -286,7 +286,11 @@ impl StreamConfig {
             // Bounded prefetch so RSS stays flat whatever the backlog.
             .set("queued.max.messages.kbytes", "16384")
             .set("queued.min.messages", "10000")
-            .set("fetch.max.bytes", "8388608");
+            .set("fetch.max.bytes", "8388608")
+            // When that bound is reached librdkafka stops fetching for this long (default
+            // 1 s): at 50k records/s the 16 MiB drain in a fraction of that and the consumer
+            // would sit idle (measured: 16k records/s at 25 % CPU). Retry soon instead.
+            .set("fetch.queue.backoff.ms", "20");
         match &self.security {
             Security::SaslSsl {
                 mechanism,

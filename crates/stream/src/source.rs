@@ -118,8 +118,24 @@ impl StreamSource {
                         match tx.try_send(msg) {
                             Ok(()) => {}
                             Err(mpsc::error::TrySendError::Full(msg)) => {
-                                held.push_back(msg);
-                                self.pause(&consumer, true);
+                                // Under a backlog the channel is full nearly all the time and a
+                                // slot frees within milliseconds: wait for it. Pausing purges
+                                // librdkafka's prefetched queue (refetched on resume), so pause
+                                // only when the pipeline is held for longer (a stalled
+                                // collector), to keep serving the consumer within
+                                // max.poll.interval.ms.
+                                tokio::select! {
+                                    biased;
+                                    _ = cancel.cancelled() => break,
+                                    permit = tokio::time::timeout(PAUSE_AFTER, tx.reserve()) => match permit {
+                                        Ok(Ok(permit)) => permit.send(msg),
+                                        Ok(Err(_)) => break,
+                                        Err(_) => {
+                                            held.push_back(msg);
+                                            self.pause(&consumer, true);
+                                        }
+                                    },
+                                }
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => break,
                         }
@@ -242,6 +258,9 @@ impl StreamSource {
         }
     }
 }
+
+/// How long a full channel is waited for before the assignment is paused.
+const PAUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn scrub(cfg: &StreamConfig, text: String) -> String {
     match cfg.secret() {
