@@ -112,12 +112,24 @@ impl StreamWorld {
 
     /// Produces `bodies` round-robin over the partitions; the records they hold, by id.
     pub fn produce<B: AsRef<[u8]>>(&self, bodies: &[B]) -> Produced {
+        let (produced, unreadable) = self.produce_any(bodies);
+        assert!(
+            unreadable.is_empty(),
+            "a test body is unreadable: {unreadable:?}"
+        );
+        produced
+    }
+
+    /// [`Self::produce`] allowing bodies or records that cannot be read: their unreadable
+    /// event ids (`topic/partition/offset[/index]`) besides the records.
+    pub fn produce_any<B: AsRef<[u8]>>(&self, bodies: &[B]) -> (Produced, Vec<String>) {
         let batch = self
             .kafka
             .produce_batch(TOPIC, bodies.iter().map(AsRef::as_ref))
             .unwrap();
         let topic: Arc<str> = Arc::from(TOPIC);
         let mut out = Produced::new();
+        let mut unreadable = Vec::new();
         for (body, &(partition, offset)) in bodies.iter().zip(&batch.positions) {
             let pos = StreamPos {
                 topic: topic.clone(),
@@ -129,11 +141,11 @@ impl StreamWorld {
                     StreamEvent::Record(r) => {
                         out.insert(r.record_id(), *r);
                     }
-                    StreamEvent::Unreadable(u) => panic!("a test body is unreadable: {}", u.error),
+                    StreamEvent::Unreadable(u) => unreadable.push(u.id.unwrap_or_default()),
                 }
             }
         }
-        out
+        (out, unreadable)
     }
 
     /// The repository's sample messages, `rounds` times.

@@ -49,7 +49,12 @@ pub struct StreamArgs {
 
 /// One generated row of `table`, `i` making it unique.
 fn row(table: &str, i: u64) -> serde_json::Value {
-    let t = format!("2026-11-20T08:{:02}:{:02}.{:07}Z", (i / 60) % 60, i % 60, i % 10_000_000);
+    let t = format!(
+        "2026-11-20T08:{:02}:{:02}.{:07}Z",
+        (i / 60) % 60,
+        i % 60,
+        i % 10_000_000
+    );
     if table == "device-process" {
         serde_json::json!({
             "time": t, "tenantId": "0b9c1f7e-5d2a-4c3b-9e8f-1a2b3c4d5e6f", "operationName": "Publish",
@@ -103,7 +108,9 @@ fn bodies(table: &str, from: u64, to: u64, per: u64) -> Vec<Vec<u8>> {
     while i < to {
         let end = (i + per).min(to);
         let records: Vec<serde_json::Value> = (i..end).map(|j| row(table, j)).collect();
-        out.push(serde_json::to_vec(&serde_json::json!({ "records": records })).unwrap_or_default());
+        out.push(
+            serde_json::to_vec(&serde_json::json!({ "records": records })).unwrap_or_default(),
+        );
         i = end;
     }
     out
@@ -128,7 +135,10 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
         .first()
         .map_or(1000, |b| b.len() as u64 / a.per_message.max(1));
     let need = (a.records * row_bytes).div_ceil(PARTITION_RETENTION_BYTES as u64 * 3 / 5);
-    let partitions = a.partitions.max(i32::try_from(need).unwrap_or(i32::MAX)).max(1);
+    let partitions = a
+        .partitions
+        .max(i32::try_from(need).unwrap_or(i32::MAX))
+        .max(1);
     let kafka = Arc::new(
         tokio::task::spawn_blocking(move || {
             MockKafka::start(KafkaOptions {
@@ -161,7 +171,12 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
 
     println!(
         "stream: {} {} records ({} B/record, {} per message) over {partitions} partitions, {}, subject {}",
-        a.records, a.table, row_bytes, a.per_message, a.format, bin.display()
+        a.records,
+        a.table,
+        row_bytes,
+        a.per_message,
+        a.format,
+        bin.display()
     );
     let expected: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
     let (table, per, keep) = (a.table.clone(), a.per_message, a.quick);
@@ -177,7 +192,11 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
                 let topic: Arc<str> = Arc::from(TOPIC);
                 let mut e = expected.lock().map_err(|_| anyhow::anyhow!("lock"))?;
                 for (body, &(partition, offset)) in b.iter().zip(&p.positions) {
-                    let pos = StreamPos { topic: topic.clone(), partition, offset };
+                    let pos = StreamPos {
+                        topic: topic.clone(),
+                        partition,
+                        offset,
+                    };
                     for ev in parse_message(&pos, None, body) {
                         if let StreamEvent::Record(r) = ev {
                             e.insert(r.record_id());
@@ -239,7 +258,10 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
     }
     let errors = collector.errors();
     if !errors.is_empty() {
-        bail!("collector rejected frames: {:?}", &errors[..errors.len().min(3)]);
+        bail!(
+            "collector rejected frames: {:?}",
+            &errors[..errors.len().min(3)]
+        );
     }
     if a.quick {
         let expected = expected.lock().map_err(|_| anyhow::anyhow!("lock"))?;
@@ -256,7 +278,10 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
         if seen.len() != expected.len() {
             bail!("{} of {} records arrived", seen.len(), expected.len());
         }
-        println!("  quick check: {} frames, each parsed strictly, record ids exactly the produced ones", seen.len());
+        println!(
+            "  quick check: {} frames, each parsed strictly, record ids exactly the produced ones",
+            seen.len()
+        );
     }
     let secs = total.as_secs_f64();
     let n = a.records as f64;
@@ -273,7 +298,9 @@ pub async fn stream(mut a: StreamArgs) -> anyhow::Result<()> {
         cpu / n * 1e6,
         cpu / secs * 100.0,
         hwm as f64 / 1024.0,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     println!(
         "  bench process (mock cluster + fronts + producer + collector) CPU {bench_cpu:.2} s ({:.0}% of one core)",

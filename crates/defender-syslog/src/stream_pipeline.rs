@@ -51,7 +51,9 @@ impl StreamPipeline {
         let mut delivered = delivery.delivered();
         let mut tick = tokio::time::interval(COMMIT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.stats.active_unix_ms.store(unix_now_ms(), Ordering::Relaxed);
+        self.stats
+            .active_unix_ms
+            .store(unix_now_ms(), Ordering::Relaxed);
         loop {
             // The tick comes first: under a steady stream the delivery and message arms are
             // always ready, and a biased select would never reach it (no commits, no liveness).
