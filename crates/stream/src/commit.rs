@@ -151,7 +151,11 @@ impl Committer {
     /// Whether `key`'s epoch is the partition's current one (the pipeline forgets the tracker
     /// state of partitions that are not, and need not forward their messages).
     pub fn is_current(&self, key: &PartitionKey) -> bool {
-        self.shared.lock().current.get(&(key.topic.clone(), key.partition)) == Some(&key.epoch)
+        self.shared
+            .lock()
+            .current
+            .get(&(key.topic.clone(), key.partition))
+            == Some(&key.epoch)
     }
 
     /// Commits what is staged (synchronously: one round trip to the group coordinator, so call

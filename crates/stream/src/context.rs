@@ -87,12 +87,9 @@ impl ClientContext for SourceContext {
         for (name, topic) in &statistics.topics {
             for (p, part) in &topic.partitions {
                 if *p >= 0 {
-                    self.shared.stats.broker_view(
-                        name,
-                        *p,
-                        part.hi_offset,
-                        part.committed_offset,
-                    );
+                    self.shared
+                        .stats
+                        .broker_view(name, *p, part.hi_offset, part.committed_offset);
                 }
             }
         }
@@ -109,6 +106,7 @@ impl ConsumerContext for SourceContext {
                 let staged = st.revoke(&parts);
                 self.shared.stats.revoked(&parts);
                 if staged.is_empty() {
+                    // Nothing delivered since the last flush: nothing to commit.
                 } else if consumer.assignment_lost() {
                     // The group already gave them away: a commit now would be refused anyway.
                     tracing::warn!(

@@ -194,8 +194,9 @@ impl StreamSource {
                 return Err(StreamError::Kafka(format!("fatal consumer error: {code}")));
             }
             Err(e) => {
-                // Transport and authentication trouble: librdkafka retries with backoff.
-                tracing::warn!(source = %self.name, "kafka: {}", self.shared.scrub(e.to_string()));
+                // Transport and authentication trouble: librdkafka retries with backoff, and
+                // the context's error callback has logged it already.
+                tracing::debug!(source = %self.name, "kafka: {}", self.shared.scrub(e.to_string()));
                 return Ok(None);
             }
         };

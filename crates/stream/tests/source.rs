@@ -34,13 +34,19 @@ async fn delivers_every_record_once_and_commits_only_delivered() {
     let want = cluster.produce(P, N);
     let group = "g-conserve";
     let h = Harness::start(cluster.config(group), "a", 64, 0);
-    wait_until("every message read", || h.got().len() == (P as usize) * N as usize).await;
+    wait_until("every message read", || {
+        h.got().len() == (P as usize) * N as usize
+    })
+    .await;
     let got = h.got();
     assert_exactly(&ids_by_partition(&got), &want);
     // Filtered messages still arrive (with no events) so their offsets can be committed.
     assert!(got.iter().any(|g| g.ids.is_empty()));
     let stats = h.stats.snapshot();
-    assert_eq!(stats.iter().map(|s| s.consumed).sum::<u64>(), (P as u64) * N as u64);
+    assert_eq!(
+        stats.iter().map(|s| s.consumed).sum::<u64>(),
+        (P as u64) * N as u64
+    );
     assert!(stats.iter().all(|s| s.filtered > 0 && s.assigned));
 
     // Nothing delivered: nothing committed.
@@ -58,7 +64,11 @@ async fn delivers_every_record_once_and_commits_only_delivered() {
     );
     wait_committed(&cluster, group, P, &as_vec(&expected)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(cluster.committed(group, P), as_vec(&expected), "moved past undelivered");
+    assert_eq!(
+        cluster.committed(group, P),
+        as_vec(&expected),
+        "moved past undelivered"
+    );
 
     h.limit.store(u64::MAX, Ordering::SeqCst);
     wait_committed(&cluster, group, P, &full(N)).await;
@@ -78,7 +88,10 @@ async fn a_restarted_source_resumes_from_the_commits_and_loses_nothing() {
     let want = cluster.produce(P, N);
     let group = "g-restart";
     let h = Harness::start(cluster.config(group), "a", 64, 0);
-    wait_until("every message read", || h.got().len() == (P as usize) * N as usize).await;
+    wait_until("every message read", || {
+        h.got().len() == (P as usize) * N as usize
+    })
+    .await;
     let first = h.got();
     let total: u64 = first.iter().map(|g| g.seqs.1 - g.seqs.0).sum();
     let limit = total / 3;
@@ -105,8 +118,14 @@ async fn a_restarted_source_resumes_from_the_commits_and_loses_nothing() {
     }
     // Delivered by the first run (prefix) + the second = everything, in order.
     let mut delivered: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-    for g in first.iter().filter(|g| g.offset < committed[g.key.partition as usize].unwrap_or(0)) {
-        delivered.entry(g.key.partition).or_default().extend(g.ids.clone());
+    for g in first
+        .iter()
+        .filter(|g| g.offset < committed[g.key.partition as usize].unwrap_or(0))
+    {
+        delivered
+            .entry(g.key.partition)
+            .or_default()
+            .extend(g.ids.clone());
     }
     for (p, ids) in ids_by_partition(&second) {
         delivered.entry(p).or_default().extend(ids);
@@ -122,7 +141,10 @@ async fn two_sources_split_fail_over_and_never_commit_revoked_partitions() {
     let group = "g-scale";
     // A reads everything alone but delivers nothing yet.
     let a = Harness::start(cluster.config(group), "a", 256, 0);
-    wait_until("A read everything", || a.got().len() == (P as usize) * N as usize).await;
+    wait_until("A read everything", || {
+        a.got().len() == (P as usize) * N as usize
+    })
+    .await;
     let a_first_epoch = a.got()[0].key.clone();
 
     // B joins: the partitions are split; B delivers nothing.
@@ -146,7 +168,11 @@ async fn two_sources_split_fail_over_and_never_commit_revoked_partitions() {
     }
     wait_committed(&cluster, group, P, &want_commit).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(cluster.committed(group, P), want_commit, "a revoked partition was committed");
+    assert_eq!(
+        cluster.committed(group, P),
+        want_commit,
+        "a revoked partition was committed"
+    );
 
     // B delivers part of its partitions, then leaves (committing on revoke what it staged).
     wait_until("B read its partitions", || {
@@ -183,7 +209,9 @@ async fn two_sources_split_fail_over_and_never_commit_revoked_partitions() {
     // before cover the rest; here: everything is committed and every record was read.
     let mut seen: BTreeMap<i32, std::collections::BTreeSet<String>> = BTreeMap::new();
     for g in a_got.iter().chain(b_got.iter()) {
-        seen.entry(g.key.partition).or_default().extend(g.ids.iter().cloned());
+        seen.entry(g.key.partition)
+            .or_default()
+            .extend(g.ids.iter().cloned());
     }
     for p in 0..P {
         let w: std::collections::BTreeSet<String> = want[&p].iter().cloned().collect();
@@ -198,10 +226,14 @@ async fn a_full_channel_past_max_poll_interval_keeps_the_membership() {
     let want = cluster.produce(P, N);
     let group = "g-stall";
     let mut cfg = cluster.config(group);
-    cfg.extra.push(("max.poll.interval.ms".into(), "7000".into()));
+    cfg.extra
+        .push(("max.poll.interval.ms".into(), "7000".into()));
     let h = Harness::start(cfg, "a", 2, u64::MAX);
     h.reading.store(false, Ordering::SeqCst);
-    wait_until("the channel filled", || h.stats.snapshot().iter().map(|s| s.consumed).sum::<u64>() >= 2).await;
+    wait_until("the channel filled", || {
+        h.stats.snapshot().iter().map(|s| s.consumed).sum::<u64>() >= 2
+    })
+    .await;
     // Twice max.poll.interval.ms with nobody reading the channel.
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert!(h.got().is_empty());

@@ -84,7 +84,10 @@ fn eventhubs_refuses_anything_but_sasl_plain_connection_string() {
     let mut cfg = eh();
     cfg.security = Security::Ssl;
     let e = cfg.client_config().unwrap_err().to_string();
-    assert!(e.contains("SASL_SSL") && e.contains("$ConnectionString"), "{e}");
+    assert!(
+        e.contains("SASL_SSL") && e.contains("$ConnectionString"),
+        "{e}"
+    );
     let mut cfg = eh();
     cfg.security = Security::SaslSsl {
         mechanism: SaslMechanism::Plain,
@@ -96,13 +99,23 @@ fn eventhubs_refuses_anything_but_sasl_plain_connection_string() {
 
 #[test]
 fn bad_settings_name_the_setting() {
-    let cases: Vec<(Box<dyn Fn(&mut StreamConfig)>, &str)> = vec![
-        (Box::new(|c| c.bootstrap = "contoso".into()), "streaming.bootstrap"),
+    type Edit = Box<dyn Fn(&mut StreamConfig)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|c| c.bootstrap = "contoso".into()),
+            "streaming.bootstrap",
+        ),
         (Box::new(|c| c.bootstrap = "".into()), "streaming.bootstrap"),
-        (Box::new(|c| c.bootstrap = "h:0".into()), "streaming.bootstrap"),
+        (
+            Box::new(|c| c.bootstrap = "h:0".into()),
+            "streaming.bootstrap",
+        ),
         (Box::new(|c| c.topics.clear()), "streaming.topics"),
         (Box::new(|c| c.group_id = " ".into()), "consumer_group"),
-        (Box::new(|c| c.tables = vec!["AdvancedHunting-".into()]), "streaming.tables"),
+        (
+            Box::new(|c| c.tables = vec!["AdvancedHunting-".into()]),
+            "streaming.tables",
+        ),
         (
             Box::new(|c| c.extra = vec![("enable.auto.commit".into(), "true".into())]),
             "enable.auto.commit",
@@ -167,7 +180,10 @@ fn table_filter_is_normalised() {
 
 #[test]
 fn sasl_mechanism_parses() {
-    assert_eq!("plain".parse::<SaslMechanism>().unwrap(), SaslMechanism::Plain);
+    assert_eq!(
+        "plain".parse::<SaslMechanism>().unwrap(),
+        SaslMechanism::Plain
+    );
     assert_eq!(
         "SCRAM-SHA-256".parse::<SaslMechanism>().unwrap(),
         SaslMechanism::ScramSha256

@@ -12,7 +12,9 @@ use alert_model::stream::offsets::{OffsetTracker, PartitionKey};
 use alert_model::stream::{StreamEvent, StreamMessage};
 use stream_source::rdkafka::consumer::{BaseConsumer, Consumer};
 use stream_source::rdkafka::mocking::MockCluster;
-use stream_source::rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use stream_source::rdkafka::producer::{
+    BaseProducer, BaseRecord, DefaultProducerContext, Producer,
+};
 use stream_source::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use stream_source::{Committer, Security, StreamConfig, StreamSource, StreamStats};
 use tokio::sync::mpsc;
@@ -212,7 +214,16 @@ impl Harness {
                 }
             }
         });
-        Self { got, limit, reading, stats, committer, cancel, source, pipeline }
+        Self {
+            got,
+            limit,
+            reading,
+            stats,
+            committer,
+            cancel,
+            source,
+            pipeline,
+        }
     }
 
     /// Stops the source and the pipeline; the consumer closes (leaves the group) when the
@@ -263,7 +274,10 @@ pub fn expected_commits(got: &[Got], limit: u64) -> BTreeMap<i32, i64> {
 pub async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -288,7 +302,9 @@ pub async fn wait_committed(cluster: &Cluster, group: &str, partitions: i32, wan
 pub fn ids_by_partition(got: &[Got]) -> BTreeMap<i32, Vec<String>> {
     let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for g in got {
-        out.entry(g.key.partition).or_default().extend(g.ids.iter().cloned());
+        out.entry(g.key.partition)
+            .or_default()
+            .extend(g.ids.iter().cloned());
     }
     out
 }
