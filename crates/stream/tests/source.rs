@@ -244,3 +244,32 @@ async fn a_full_channel_past_max_poll_interval_keeps_the_membership() {
     assert_exactly(&ids_by_partition(&h.got()), &want);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_and_unclassified_records_pass_the_filter() {
+    let cluster = Cluster::start(1);
+    let bodies: [&[u8]; 4] = [
+        b"not json at all",
+        br#"{"records":[{"time":"2026-12-02T06:00:00Z","properties":{"AlertId":"no-category"}},42]}"#,
+        br#"{"records":[{"category":"AdvancedHunting-EmailEvents","properties":{}}]}"#,
+        b"",
+    ];
+    cluster.produce_raw(0, &bodies);
+    let h = Harness::start(cluster.config("g-odd"), "a", 16, u64::MAX);
+    wait_committed(&cluster, "g-odd", 1, &[Some(4)]).await;
+    let ids: Vec<Vec<String>> = h.got().into_iter().map(|g| g.ids).collect();
+    let t = TOPIC;
+    assert_eq!(
+        ids,
+        vec![
+            vec![format!("unreadable Some(\"{t}/0/0\")")],
+            vec![
+                format!("{t}/0/1/0"),
+                format!("unreadable Some(\"{t}/0/1/1\")")
+            ],
+            vec![],
+            vec![format!("unreadable Some(\"{t}/0/3\")")],
+        ]
+    );
+    h.stop().await;
+}

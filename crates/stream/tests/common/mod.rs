@@ -85,6 +85,25 @@ impl Cluster {
         want
     }
 
+    /// Produces `bodies` as they are to `partition`.
+    pub fn produce_raw(&self, partition: i32, bodies: &[&[u8]]) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()
+            .unwrap();
+        for body in bodies {
+            producer
+                .send(
+                    BaseRecord::<(), [u8]>::to(TOPIC)
+                        .partition(partition)
+                        .payload(*body),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// The group's committed offsets, by partition (`None`: nothing committed).
     pub fn committed(&self, group: &str, partitions: i32) -> Vec<Option<i64>> {
         let c: BaseConsumer = ClientConfig::new()
