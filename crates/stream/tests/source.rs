@@ -273,3 +273,50 @@ async fn unreadable_and_unclassified_records_pass_the_filter() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebalance_while_paused_is_served_and_nothing_stale_is_forwarded() {
+    let cluster = Cluster::start(P);
+    let want = cluster.produce(P, N);
+    let group = "g-paused-rebalance";
+    let a = Harness::start(cluster.config(group), "a", 2, u64::MAX);
+    a.reading.store(false, Ordering::SeqCst);
+    wait_until("A's channel filled", || {
+        a.stats.snapshot().iter().map(|s| s.consumed).sum::<u64>() >= 3
+    })
+    .await;
+    // B joins while A is paused: A must serve the rebalance without reading its channel.
+    let b = Harness::start(cluster.config(group), "b", 64, u64::MAX);
+    wait_until("the group split the partitions", || {
+        let (x, y) = (a.assigned(), b.assigned());
+        !x.is_empty() && !y.is_empty() && x.len() + y.len() == P as usize
+    })
+    .await;
+    assert!(
+        a.stats.assignments() >= 2,
+        "A served the rebalance while paused"
+    );
+    a.reading.store(true, Ordering::SeqCst);
+    wait_committed(&cluster, group, P, &full(N)).await;
+    let (a_got, b_got) = (a.got(), b.got());
+    // Whatever A held or had queued from before the rebalance was not forwarded: each owner
+    // read its partitions of the current epoch from the start, once, in order.
+    for (h, got) in [(&a, &a_got), (&b, &b_got)] {
+        for p in h.assigned() {
+            let offsets: Vec<i64> = got
+                .iter()
+                .filter(|g| g.key.partition == p)
+                .map(|g| g.offset)
+                .collect();
+            assert_eq!(offsets, (0..N).collect::<Vec<_>>(), "partition {p}");
+            let ids: Vec<String> = got
+                .iter()
+                .filter(|g| g.key.partition == p)
+                .flat_map(|g| g.ids.clone())
+                .collect();
+            assert_eq!(Some(&ids), want.get(&p), "partition {p}");
+        }
+    }
+    b.stop().await;
+    a.stop().await;
+}
