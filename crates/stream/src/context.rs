@@ -65,8 +65,13 @@ impl ClientContext for SourceContext {
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
             | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
-            // A preset property that this client kind ignores is not the user's problem.
-            RDKafkaLogLevel::Warning if fac == "CONFWARN" => {
+            // The Event Hubs preset's request.timeout.ms (Azure's documented setting) is a
+            // producer property that a consumer ignores (socket.timeout.ms is the consumer's):
+            // not the user's problem.
+            RDKafkaLogLevel::Warning
+                if fac == "CONFWARN"
+                    && message.contains("request.timeout.ms is a producer property") =>
+            {
                 tracing::debug!(target: "librdkafka", "{fac}: {message}")
             }
             RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),

@@ -29,6 +29,7 @@ fn eventhubs_preset_sets_azures_documented_values() {
         ("metadata.max.age.ms", "180000"),
         ("socket.keepalive.enable", "true"),
         ("request.timeout.ms", "60000"),
+        ("socket.timeout.ms", "60000"),
         ("session.timeout.ms", "30000"),
         ("heartbeat.interval.ms", "3000"),
         ("enable.auto.commit", "false"),
