@@ -322,6 +322,8 @@ impl StreamConfig {
             c.set("metadata.max.age.ms", "180000")
                 .set("socket.keepalive.enable", "true")
                 .set("request.timeout.ms", "60000")
+                // What bounds a consumer's requests (request.timeout.ms is producer-only).
+                .set("socket.timeout.ms", "60000")
                 .set("session.timeout.ms", "30000")
                 .set("heartbeat.interval.ms", "3000")
                 .set("max.poll.interval.ms", "300000");

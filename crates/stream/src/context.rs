@@ -65,8 +65,13 @@ impl ClientContext for SourceContext {
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
             | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
-            // A preset property that this client kind ignores is not the user's problem.
-            RDKafkaLogLevel::Warning if fac == "CONFWARN" => {
+            // The Event Hubs preset's request.timeout.ms (Azure's documented setting) is a
+            // producer property that a consumer ignores (socket.timeout.ms is the consumer's):
+            // not the user's problem.
+            RDKafkaLogLevel::Warning
+                if fac == "CONFWARN"
+                    && message.contains("request.timeout.ms is a producer property") =>
+            {
                 tracing::debug!(target: "librdkafka", "{fac}: {message}")
             }
             RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
@@ -106,6 +111,7 @@ impl ConsumerContext for SourceContext {
                 let staged = st.revoke(&parts);
                 self.shared.stats.revoked(&parts);
                 if staged.is_empty() {
+                    // Nothing delivered since the last flush: nothing to commit.
                 } else if consumer.assignment_lost() {
                     // The group already gave them away: a commit now would be refused anyway.
                     tracing::warn!(

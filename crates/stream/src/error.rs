@@ -26,6 +26,12 @@ pub enum StreamError {
     )]
     TlsUntrusted { bootstrap: String, detail: String },
     #[error(
+        "the TLS handshake with the brokers {bootstrap} failed: {detail} (is this a TLS \
+         listener? Event Hubs listens on 9093; a plaintext cluster needs security = \
+         \"plaintext\")"
+    )]
+    TlsFailed { bootstrap: String, detail: String },
+    #[error(
         "topic {topic:?} does not exist on {bootstrap}: {detail} (Event Hubs: the topic is the \
          event hub's name)"
     )]

@@ -20,8 +20,8 @@
 //!   flush).
 //! - [`stats`]: [`StreamStats`], per partition: assigned, consumed, last offset, committed,
 //!   high watermark, lag in messages and seconds.
-//! - [`probe`]: [`probe()`](probe::probe) for `check`: brokers, SASL, TLS, topics, the group.
-//! - [`error`]: [`StreamError`].
+//! - [`mod@probe`]: [`probe()`](fn@probe) for `check`: brokers, SASL, TLS, topics, the group.
+//! - [`error`]: [`StreamError`], each message saying what to check (never a secret).
 #![forbid(unsafe_code)]
 
 mod commit;

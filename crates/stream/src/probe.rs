@@ -174,7 +174,12 @@ fn classify(cfg: &StreamConfig, consumer: &BaseConsumer<ProbeContext>, err: Stri
         .map(|e| e.clone())
         .unwrap_or_default();
     texts.push(scrub(cfg, err));
-    texts.dedup();
+    // librdkafka repeats itself ("N identical error(s) suppressed"): keep each text once.
+    let mut seen = std::collections::HashSet::new();
+    texts.retain(|t| {
+        let key = t.split(", ").next().unwrap_or(t).to_owned();
+        seen.insert(key)
+    });
     let all = texts.join("; ");
     let lower = all.to_ascii_lowercase();
     let bootstrap = cfg.bootstrap.clone();
@@ -189,13 +194,16 @@ fn classify(cfg: &StreamConfig, consumer: &BaseConsumer<ProbeContext>, err: Stri
             detail: pick(&texts, &["sasl"]),
         };
     }
-    if lower.contains("certificate verify failed")
-        || lower.contains("ssl handshake failed")
-        || lower.contains("certificate")
-    {
+    if lower.contains("certificate verify failed") || lower.contains("certificate") {
         return StreamError::TlsUntrusted {
             bootstrap,
-            detail: pick(&texts, &["certificate", "ssl"]),
+            detail: pick(&texts, &["certificate"]),
+        };
+    }
+    if lower.contains("ssl handshake failed") || lower.contains("ssl") {
+        return StreamError::TlsFailed {
+            bootstrap,
+            detail: pick(&texts, &["ssl"]),
         };
     }
     StreamError::Unreachable {

@@ -89,7 +89,8 @@ impl StreamSource {
     /// Joins the group and reads until `cancel` (or the channel closes). The consumer stays a
     /// group member while a [`Committer`] lives, so the pipeline's final flush after the drain
     /// still commits; dropping the last handle leaves the group (committing what is staged for
-    /// its partitions, in the revoke callback).
+    /// its partitions, in the revoke callback) and blocks for that round trip, so drop the last
+    /// one where blocking is allowed (`spawn_blocking`, `block_in_place`, or after the runtime).
     pub async fn run(
         self,
         tx: mpsc::Sender<StreamMessage>,
@@ -210,8 +211,9 @@ impl StreamSource {
                 return Err(StreamError::Kafka(format!("fatal consumer error: {code}")));
             }
             Err(e) => {
-                // Transport and authentication trouble: librdkafka retries with backoff.
-                tracing::warn!(source = %self.name, "kafka: {}", self.shared.scrub(e.to_string()));
+                // Transport and authentication trouble: librdkafka retries with backoff, and
+                // the context's error callback has logged it already.
+                tracing::debug!(source = %self.name, "kafka: {}", self.shared.scrub(e.to_string()));
                 return Ok(None);
             }
         };

@@ -184,3 +184,70 @@ impl StreamStats {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(hw: Option<i64>, committed: Option<i64>, last: Option<i64>) -> PartitionStats {
+        PartitionStats {
+            topic: Arc::from("t"),
+            partition: 0,
+            assigned: true,
+            consumed: 0,
+            records: 0,
+            filtered: 0,
+            last_offset: last,
+            committed,
+            high_watermark: hw,
+            last_message_time: Timestamp::from_unix_nanos(1_000_000_000_000_000_000),
+        }
+    }
+
+    #[test]
+    fn lag_in_messages_is_watermark_minus_committed() {
+        assert_eq!(part(None, Some(3), Some(5)).lag_messages(), None);
+        assert_eq!(part(Some(10), Some(3), Some(5)).lag_messages(), Some(7));
+        assert_eq!(part(Some(10), None, Some(5)).lag_messages(), Some(4));
+        assert_eq!(part(Some(10), None, None).lag_messages(), Some(10));
+        assert_eq!(part(Some(10), Some(10), Some(9)).lag_messages(), Some(0));
+    }
+
+    #[test]
+    fn lag_in_seconds_is_the_age_of_the_last_read_while_behind() {
+        let now = Timestamp::from_unix_nanos(1_000_000_012_500_000_000).unwrap();
+        assert_eq!(part(Some(10), None, Some(5)).lag_seconds(now), Some(12.5));
+        assert_eq!(part(Some(6), None, Some(5)).lag_seconds(now), Some(0.0));
+        assert_eq!(part(None, None, Some(5)).lag_seconds(now), None);
+    }
+
+    #[test]
+    fn records_messages_commits_and_the_brokers_view() {
+        let s = StreamStats::default();
+        let t: Arc<str> = Arc::from("t");
+        s.assigned(&[(t.clone(), 0), (t.clone(), 1)]);
+        s.message(&t, 0, 41, None, 3, 1);
+        s.message(&t, 0, 42, None, 2, 0);
+        s.committed(&[(t.clone(), 0, 40)]);
+        s.broker_view("t", 0, 50, 43);
+        s.broker_view("t", 9, 50, 43); // never assigned: not kept
+        s.revoked(&[(t.clone(), 1)]);
+        let snap = s.snapshot();
+        assert_eq!(snap.len(), 2);
+        assert_eq!(
+            (
+                snap[0].consumed,
+                snap[0].records,
+                snap[0].filtered,
+                snap[0].last_offset
+            ),
+            (2, 5, 1, Some(42))
+        );
+        assert_eq!(
+            (snap[0].committed, snap[0].high_watermark),
+            (Some(43), Some(50))
+        );
+        assert!(snap[0].assigned && !snap[1].assigned);
+        assert_eq!((s.assignments(), s.commits()), (1, 1));
+    }
+}

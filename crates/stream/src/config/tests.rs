@@ -29,6 +29,7 @@ fn eventhubs_preset_sets_azures_documented_values() {
         ("metadata.max.age.ms", "180000"),
         ("socket.keepalive.enable", "true"),
         ("request.timeout.ms", "60000"),
+        ("socket.timeout.ms", "60000"),
         ("session.timeout.ms", "30000"),
         ("heartbeat.interval.ms", "3000"),
         ("enable.auto.commit", "false"),
@@ -99,7 +100,8 @@ fn eventhubs_refuses_anything_but_sasl_plain_connection_string() {
 
 #[test]
 fn bad_settings_name_the_setting() {
-    let cases: Vec<(Box<dyn Fn(&mut StreamConfig)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut StreamConfig)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|c| c.bootstrap = "contoso".into()),
             "streaming.bootstrap",
