@@ -162,9 +162,7 @@ pub(super) fn streaming_config(
             &[("earliest", StartAt::Earliest), ("latest", StartAt::Latest)],
         )?,
     };
-    if !eventhubs && s.connection_string.is_some()
-        || !eventhubs && s.connection_string_file.is_some()
-    {
+    if !eventhubs && (s.connection_string.is_some() || s.connection_string_file.is_some()) {
         warnings.push("streaming.connection_string is used only with kind = \"eventhubs\"".into());
     }
     let cfg = StreamConfig {
