@@ -228,6 +228,11 @@ async fn a_real_prometheus_ingests_every_documented_series() {
     let documented = scrape::documented_series();
     assert!(documented.len() >= 20, "{documented:?}");
     for name in &documented {
+        // The streaming source's per-partition series have no samples on an alerts daemon;
+        // tests/tests/streaming.rs reads them from a streaming one.
+        if name.starts_with("defender_syslog_stream_") {
+            continue;
+        }
         let v = prom
             .api("series", &[("match[]", name.as_str())])
             .await

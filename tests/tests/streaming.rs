@@ -480,6 +480,20 @@ async fn metrics_show_every_partition_its_committed_offset_and_lag() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Every documented streaming series is there (the alerts daemons' test skips them).
+    let scrape = e2e::scrape::Scrape::take(port).await.unwrap();
+    for name in e2e::scrape::documented_series() {
+        if name.starts_with("defender_syslog_stream_") {
+            assert!(
+                scrape
+                    .text
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{name}{{"))),
+                "no {name} sample:\n{}",
+                scrape.text
+            );
+        }
+    }
     let (status, body) = e2e::scrape::get(port, "/healthz").await.unwrap();
     assert_eq!(status, 200, "{body}");
     d.stop().await;
